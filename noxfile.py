@@ -1,0 +1,100 @@
+"""Developer tasks. `nox` runs the CI set; `nox -s demo` runs the offline demo.
+
+Interpreters: every CPython 3.10-3.13 found on PATH or under pyenv is used; a missing one is
+skipped with a message, never an error (also on CI).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_missing_interpreters = False
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests", "lint", "typecheck", "generate_check", "docs"]
+
+
+def _expose_pyenv_interpreters() -> None:
+    """Put every pyenv-installed CPython on PATH so `python3.X` resolves without `pyenv global`.
+
+    pyenv's shims answer only for the selected version; nox looks interpreters up by name.
+    """
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    extra = []
+    for version in PYTHONS:
+        found = sorted(glob.glob(os.path.join(root, "versions", f"{version}.*", "bin")))
+        if found:
+            extra.append(found[-1])
+    if extra:
+        os.environ["PATH"] = os.pathsep.join([*extra, os.environ.get("PATH", "")])
+
+
+_expose_pyenv_interpreters()
+
+
+def _install(session: nox.Session, *groups: str, editable: bool = False) -> None:
+    args = ["-e", "."] if editable else ["."]
+    session.install(*args)
+    for group in groups:
+        session.install(*_group_requirements(group))
+
+
+def _group_requirements(group: str) -> list[str]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return list(data["dependency-groups"][group])
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The whole test suite with branch coverage (the long marker runs in `tests_long`)."""
+    _install(session, "test")
+    session.run(
+        "pytest",
+        "-m",
+        "not long",
+        "--cov=portkey_vk",
+        "--cov-branch",
+        "--cov-report=term-missing:skip-covered",
+        *session.posargs,
+    )
+
+
+@nox.session(python="3.11")
+def tests_long(session: nox.Session) -> None:
+    """Property-based and load tests with their full example counts."""
+    _install(session, "test")
+    session.run("pytest", "-m", "long", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install(*_group_requirements("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package, including the generated sync facade."""
+    _install(session, "typecheck")
+    session.run("mypy", "--strict", "portkey_vk")
+
+
+@nox.session(python="3.11")
+def demo(session: nox.Session) -> None:
+    """The main job, offline: start the bundled fake control plane and read a key from it."""
+    session.install(".")
+    session.run("portkey-vk", "demo")

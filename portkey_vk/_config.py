@@ -1,0 +1,246 @@
+"""Client settings: one frozen value object, resolved from arguments and the environment once.
+
+Everything a request needs that does not change between calls (the base URL split into its
+parts, the final header set, the aiohttp timeout object) is computed here, at construction,
+so the hot path only looks values up.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import ssl as _ssl
+from collections.abc import Mapping
+from typing import Final
+from urllib.parse import quote
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from portkey_vk._errors import PortkeyError
+from portkey_vk._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "ClientConfig",
+    "encode_path_segment",
+    "redact",
+    "validate_timeout",
+]
+
+DEFAULT_BASE_URL: Final = "https://api.portkey.ai/v1"
+DEFAULT_TIMEOUT: Final = 60.0
+DEFAULT_MAX_RETRIES: Final = 2
+API_KEY_ENV: Final = "PORTKEY_API_KEY"
+BASE_URL_ENV: Final = "PORTKEY_BASE_URL"
+API_KEY_HEADER: Final = "x-portkey-api-key"
+REDACTED: Final = "[REDACTED]"
+
+USER_AGENT: Final = (
+    f"portkey-vk/{__version__} python/{platform.python_version_tuple()[0]}."
+    f"{platform.python_version_tuple()[1]} aiohttp/{'.'.join(aiohttp.__version__.split('.')[:2])}"
+)
+
+SSLOption = _ssl.SSLContext | bool | None
+
+
+def _reject_control_chars(value: str, what: str) -> None:
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise PortkeyError(f"{what} contains control characters")
+
+
+def validate_timeout(timeout: object, what: str = "timeout") -> float:
+    """Return ``timeout`` as a positive, finite float, or raise ``ValueError``."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"{what} must be a number of seconds, got {type(timeout).__name__}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"{what} must be a positive, finite number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def _validate_max_retries(max_retries: object) -> int:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+        raise TypeError(f"max_retries must be an int, got {type(max_retries).__name__}")
+    if max_retries < 0:
+        raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+    return max_retries
+
+
+def validate_headers(headers: Mapping[str, str] | None, what: str) -> dict[str, str]:
+    """Return a plain dict copy of ``headers``, refusing what HTTP cannot carry."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise TypeError(f"{what} must be a mapping of str to str, got {type(headers).__name__}")
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(f"{what} must map str to str, got {name!r}: {type(value).__name__}")
+        if not name or any(ch in name for ch in " \t\r\n:"):
+            raise ValueError(f"{what} has an invalid header name {name!r}")
+        if any(ch in value for ch in "\r\n\x00"):
+            raise ValueError(f"{what} header {name!r} has a line break or NUL in its value")
+        out[name] = value
+    return out
+
+
+def _resolve_api_key(api_key: str | None) -> str:
+    if api_key is None:
+        api_key = os.environ.get(API_KEY_ENV)
+    if api_key is not None and not isinstance(api_key, str):
+        raise PortkeyError(f"api_key must be a str, got {type(api_key).__name__}")
+    if not api_key or not api_key.strip():
+        raise PortkeyError(
+            f"No Portkey API key: pass api_key=... or set the {API_KEY_ENV} environment variable."
+        )
+    if any(ch in api_key for ch in "\r\n\x00"):
+        # Never echo the key itself, even in this message.
+        raise PortkeyError("The Portkey API key contains a line break or NUL character.")
+    return api_key.strip()
+
+
+def _resolve_base_url(base_url: str | None) -> URL:
+    raw = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    if not isinstance(raw, str):
+        raise PortkeyError(f"base_url must be a str, got {type(raw).__name__}")
+    raw = raw.strip()
+    _reject_control_chars(raw, "base_url")
+    try:
+        url = URL(raw)
+    except (ValueError, TypeError) as exc:
+        raise PortkeyError(f"base_url is not a valid URL: {raw!r}") from exc
+    if url.scheme not in ("http", "https"):
+        raise PortkeyError(
+            f"base_url must be an http:// or https:// URL, got {raw!r} "
+            f"(set it with base_url=... or {BASE_URL_ENV})"
+        )
+    if not url.host:
+        raise PortkeyError(f"base_url has no host: {raw!r}")
+    if url.user or url.password:
+        raise PortkeyError("base_url must not carry credentials; pass the API key as api_key")
+    if url.query_string or url.fragment:
+        raise PortkeyError(f"base_url must not have a query or fragment: {raw!r}")
+    # A trailing slash must not matter: "…/v1" and "…/v1/" address the same API root.
+    return url.with_path(url.raw_path.rstrip("/"), encoded=True)
+
+
+def encode_path_segment(value: str) -> str:
+    """Percent-encode ``value`` as exactly one path segment.
+
+    Everything outside RFC 3986's unreserved set is encoded (``/``, ``?``, ``#``, ``%``, ``\\``,
+    spaces, non-ASCII), and a segment of only dots is encoded too so that no server or proxy
+    normalises ``.``/``..`` away.
+    """
+    encoded = quote(value, safe="")
+    if encoded.strip(".") == "":
+        encoded = encoded.replace(".", "%2E")
+    return encoded
+
+
+def redact(text: str, secret: str) -> str:
+    """Replace every occurrence of ``secret`` in ``text`` with ``[REDACTED]``."""
+    return text.replace(secret, REDACTED) if secret and secret in text else text
+
+
+@attrs.frozen(repr=False)
+class ClientConfig:
+    """Resolved client settings; built by :meth:`create`, copied by :meth:`replace`.
+
+    ``api_key`` is kept out of ``repr`` and of ``headers`` equality noise; it lives in
+    ``headers`` because every request sends it.
+    """
+
+    api_key: str = attrs.field(repr=False)
+    base_url: URL
+    timeout: float
+    max_retries: int
+    default_headers: Mapping[str, str]
+    ssl: _ssl.SSLContext | bool = attrs.field(default=True, repr=False)
+    # Derived, so the hot path only reads attributes.
+    headers: Mapping[str, str] = attrs.field(init=False, repr=False)
+    client_timeout: aiohttp.ClientTimeout = attrs.field(init=False, repr=False)
+    base_str: str = attrs.field(init=False, repr=False)
+    origin: tuple[str, str, int | None] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            **self.default_headers,
+            API_KEY_HEADER: self.api_key,
+        }
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "client_timeout", aiohttp.ClientTimeout(total=self.timeout))
+        object.__setattr__(self, "base_str", str(self.base_url))
+        origin = (self.base_url.scheme, self.base_url.host or "", self.base_url.port)
+        object.__setattr__(self, "origin", origin)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: float,
+        max_retries: int,
+        default_headers: Mapping[str, str] | None,
+        ssl: SSLOption = None,
+    ) -> ClientConfig:
+        """Validate arguments, fill gaps from the environment, and build the config."""
+        headers = validate_headers(default_headers, "default_headers")
+        if any(name.lower() == API_KEY_HEADER for name in headers):
+            raise PortkeyError(f"Pass the API key as api_key, not as a {API_KEY_HEADER} header")
+        if ssl is not None and not isinstance(ssl, bool | _ssl.SSLContext):
+            raise TypeError(f"ssl must be an ssl.SSLContext, False or None, got {ssl!r}")
+        if ssl is None:
+            ssl = True
+        return cls(
+            api_key=_resolve_api_key(api_key),
+            base_url=_resolve_base_url(base_url),
+            timeout=validate_timeout(timeout),
+            max_retries=_validate_max_retries(max_retries),
+            default_headers=headers,
+            ssl=ssl,
+        )
+
+    def replace(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> ClientConfig:
+        """Return a copy with the given settings changed (``None`` keeps the current one).
+
+        ``default_headers`` are merged over the current ones, as httpx and openai do.
+        """
+        headers = dict(self.default_headers)
+        if default_headers is not None:
+            extra = validate_headers(default_headers, "default_headers")
+            if any(name.lower() == API_KEY_HEADER for name in extra):
+                raise PortkeyError(f"Pass the API key as api_key, not as a {API_KEY_HEADER} header")
+            headers.update(extra)
+        return ClientConfig(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.timeout if timeout is None else validate_timeout(timeout),
+            max_retries=(
+                self.max_retries if max_retries is None else _validate_max_retries(max_retries)
+            ),
+            default_headers=headers,
+            ssl=self.ssl,
+        )
+
+    def url_for(self, *segments: str) -> URL:
+        """Build the request URL for already-encoded path ``segments`` under the base URL."""
+        return URL(self.base_str + "/" + "/".join(segments), encoded=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"ClientConfig(base_url={self.base_str!r}, timeout={self.timeout}, "
+            f"max_retries={self.max_retries})"
+        )

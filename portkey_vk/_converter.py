@@ -1,0 +1,289 @@
+"""The one cattrs converter: JSON dicts <-> models, built once at import.
+
+Structuring is strict where it matters (a ``created_at`` that is not a date, a ``name`` that is
+a number) and lenient where the live API is loose (any field may be missing or null; unknown
+keys and unknown enum values are kept). Every failure surfaces as
+:class:`~portkey_vk.APIResponseValidationError` naming the field path, never as a bare cattrs,
+``ValueError`` or ``KeyError``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from types import UnionType
+from typing import Any, Final, TypeVar, Union, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from portkey_vk._errors import APIResponseValidationError
+from portkey_vk._models import (
+    OpenEnum,
+    RateLimit,
+    SecretMapping,
+    UsageLimits,
+    VirtualKey,
+)
+
+__all__ = ["converter", "parse_datetime", "structure", "unstructure"]
+
+_T = TypeVar("_T")
+
+# A key no JSON document from the API can hold, so the unknown-keys bag never collides with a
+# real field called "extra".
+_EXTRA_KEY: Final = "\x00extra"
+
+converter: Final = cattrs.Converter(detailed_validation=True)
+
+
+# -- strict scalars ---------------------------------------------------------------------------
+# cattrs' defaults coerce (`str(123)`, `int("7")`); an SDK must not invent data, so each scalar
+# hook checks the JSON type instead.
+
+
+def _structure_str(value: object, _: object) -> str:
+    if type(value) is str:
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_int(value: object, _: object) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise TypeError(f"expected an integer, got {type(value).__name__}")
+
+
+def _structure_float(value: object, _: object) -> float:
+    if type(value) is int or type(value) is float:
+        return value  # type: ignore[return-value]
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def _structure_mapping(value: object, _: object) -> Mapping[str, Any]:
+    if type(value) is dict:
+        return value
+    raise TypeError(f"expected an object, got {type(value).__name__}")
+
+
+def _structure_any(value: object, _: object) -> object:
+    return value
+
+
+# Python 3.10's fromisoformat accepts neither "Z" nor fractions other than 3 or 6 digits; the
+# fast path below handles what 3.11+ reads natively and the regex normalises the rest.
+_ISO_RE: Final = re.compile(
+    r"(?P<main>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)"
+    r"(?:[.,](?P<frac>\d+))?"
+    r"(?P<tz>Z|z|[+-]\d{2}(?::?\d{2})?)?"
+)
+
+
+def parse_datetime(value: str) -> datetime:
+    """Parse an ISO 8601 timestamp into a timezone-aware ``datetime``.
+
+    Accepts ``Z`` or a numeric offset and any number of fractional digits (truncated to
+    microseconds). A timestamp without an offset is taken as UTC, which is what Portkey means.
+    """
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = _parse_datetime_slow(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def _parse_datetime_slow(value: str) -> datetime:
+    match = _ISO_RE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"not an ISO 8601 date-time: {value[:40]!r}")
+    text = match["main"]
+    if match["frac"]:
+        text += "." + match["frac"][:6].ljust(6, "0")
+    tz = match["tz"]
+    if tz in ("Z", "z"):
+        text += "+00:00"
+    elif tz:
+        text += tz if len(tz) != 5 or ":" in tz else f"{tz[:3]}:{tz[3:]}"
+        if len(tz) == 3:
+            text += ":00"
+    return datetime.fromisoformat(text)
+
+
+def _structure_datetime(value: object, _: object) -> datetime:
+    if type(value) is not str:
+        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
+    return parse_datetime(value)
+
+
+def _unstructure_datetime(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _unstructure_open_enum(value: OpenEnum) -> str:
+    return str(value.value)
+
+
+def _structure_open_enum(value: object, cls: type[OpenEnum]) -> OpenEnum:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return cls(value)
+
+
+_SCALAR_HOOKS: Final[dict[Any, Callable[[object, object], Any]]] = {
+    str: _structure_str,
+    int: _structure_int,
+    float: _structure_float,
+    datetime: _structure_datetime,
+    Mapping[str, Any]: _structure_mapping,
+}
+
+
+def _optional_inner(tp: object) -> object | None:
+    """Return ``X`` for ``X | None`` (either spelling), else ``None``."""
+    if get_origin(tp) in (Union, UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(get_args(tp)) == 2:
+            return args[0]
+    return None
+
+
+def _is_open_enum(tp: object) -> bool:
+    return isinstance(tp, type) and issubclass(tp, OpenEnum)
+
+
+def _scalar_hook_for(tp: object) -> Callable[[object, object], Any] | None:
+    hook = _SCALAR_HOOKS.get(tp)
+    if hook is None and _is_open_enum(tp):
+        return _structure_open_enum  # type: ignore[return-value]
+    return hook
+
+
+def _make_optional_hook(tp: object) -> Callable[[object, object], Any]:
+    inner = _optional_inner(tp)
+    hook = _scalar_hook_for(inner)
+    if hook is None:
+        # A nested model or a tuple: let the converter find its (compiled) hook once.
+        inner_hook = converter.get_structure_hook(inner)  # type: ignore[arg-type]
+
+        def structure_optional(value: object, _: object) -> Any:
+            return None if value is None else inner_hook(value, inner)
+
+        return structure_optional
+
+    def structure_optional_scalar(value: object, _: object) -> Any:
+        return None if value is None else hook(value, inner)
+
+    return structure_optional_scalar
+
+
+# cattrs' own scalar handling coerces and its union handling bypasses registered hooks, so every
+# scalar and every `X | None` gets an exact hook. Predicates, not `register_structure_hook(str)`:
+# that dispatches on the MRO and would also catch the str-based enums.
+converter.register_structure_hook_factory(
+    lambda t: _optional_inner(t) is not None, _make_optional_hook
+)
+converter.register_structure_hook_func(lambda t: _scalar_hook_for(t) is not None,
+                                       lambda v, t: _scalar_hook_for(t)(v, t))  # type: ignore[misc]
+converter.register_structure_hook_func(lambda t: t is Any, _structure_any)
+converter.register_unstructure_hook_func(lambda t: t is datetime, _unstructure_datetime)
+# Per class: cattrs dispatches on the MRO before it tries predicates, and would find str's
+# identity hook for these str-based enums.
+for _enum in OpenEnum.__subclasses__():
+    converter.register_unstructure_hook(_enum, _unstructure_open_enum)
+
+
+def _make_optional_unstructure_hook(tp: object) -> Callable[[Any], Any]:
+    # cattrs would dispatch `X | None` on the value's runtime class, which for a str-based enum
+    # finds str's identity hook; dispatch on the declared type instead.
+    inner_hook = converter.get_unstructure_hook(_optional_inner(tp))  # type: ignore[arg-type]
+    return lambda value: None if value is None else inner_hook(value)
+
+
+converter.register_unstructure_hook_factory(
+    lambda t: _optional_inner(t) is not None, _make_optional_unstructure_hook
+)
+# JSON has arrays, not tuples; the models hold tuples so that they stay immutable.
+converter.register_unstructure_hook_func(
+    lambda t: get_origin(t) is tuple,
+    lambda v: [converter.unstructure(item) for item in v],
+)
+
+
+def _register_model(cls: type[Any]) -> None:
+    """Compile the structure/unstructure functions of one model, with unknown-key passthrough."""
+    fields = attrs.fields(attrs.resolve_types(cls))
+    known = frozenset(f.name for f in fields if f.name != "extra")
+    base_structure = make_dict_structure_fn(
+        cls,
+        converter,
+        extra=override(rename=_EXTRA_KEY, struct_hook=_structure_any),
+    )
+    # Hooks fetched by declared type, once: cattrs' generated unstructure function dispatches
+    # `X | None` on the runtime class, which hands str-based enums through as enum members.
+    field_hooks = [
+        (f.name, converter.get_unstructure_hook(f.type)) for f in fields if f.name != "extra"
+    ]
+
+    def structure_model(data: object, _: object) -> Any:
+        if type(data) is not dict:
+            raise TypeError(f"expected an object, got {_json_type(data)}")
+        if data.keys() - known:
+            unknown = {k: v for k, v in data.items() if k not in known}
+            data = {**data, _EXTRA_KEY: unknown}
+        return base_structure(data, cls)
+
+    def unstructure_model(obj: Any) -> dict[str, Any]:
+        out = {name: hook(getattr(obj, name)) for name, hook in field_hooks}
+        if obj.extra:
+            out.update(obj.extra)
+        return out
+
+    converter.register_structure_hook(cls, structure_model)
+    converter.register_unstructure_hook(cls, unstructure_model)
+
+
+for _model in (UsageLimits, RateLimit, SecretMapping, VirtualKey):
+    _register_model(_model)
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+def structure(data: object, cls: type[_T]) -> _T:
+    """Structure JSON-like ``data`` into ``cls``, or raise a validation error naming the path."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:  # cattrs raises a zoo of types; callers get exactly one.
+        raise _validation_error(exc, data) from exc
+
+
+def unstructure(obj: object) -> dict[str, Any]:
+    """Turn a model back into a JSON-ready dict."""
+    result: dict[str, Any] = converter.unstructure(obj)
+    return result
+
+
+def _validation_error(exc: Exception, data: object) -> APIResponseValidationError:
+    if isinstance(exc, cattrs.BaseValidationError):
+        problems = cattrs.transform_error(exc, path="$", format_exception=_format_exception)
+    else:
+        problems = [f"{_format_exception(exc, None)} @ $"]
+    message = "response does not fit the VirtualKey model: " + "; ".join(problems)
+    return APIResponseValidationError(message, status_code=200, body=data, headers={})
+
+
+def _format_exception(exc: BaseException, _type: object) -> str:
+    return str(exc) or type(exc).__name__
+
+

@@ -1,0 +1,260 @@
+"""The typed model of a virtual key: frozen, slotted attrs classes and open enums.
+
+Every field is optional and nullable because the live API does not follow its spec to the
+letter (it sends ``usage_limits: null``, ``expires_at: null`` and fields the spec omits). Keys the
+model does not know are kept in ``extra`` and written back by :meth:`VirtualKey.to_dict`, so a
+newer server never loses data in a round trip through an older SDK.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import attrs
+
+__all__ = [
+    "PeriodicReset",
+    "RateLimit",
+    "RateLimitType",
+    "RateLimitUnit",
+    "SecretMapping",
+    "SecretValueFormat",
+    "UsageLimitType",
+    "UsageLimits",
+    "VirtualKey",
+    "VirtualKeyObject",
+    "VirtualKeyStatus",
+]
+
+_E = TypeVar("_E", bound="OpenEnum")
+_M = TypeVar("_M")
+
+
+class OpenEnum(str, enum.Enum):
+    """A str-valued enum that also accepts values it does not know.
+
+    Members compare equal to their strings (``status == "active"``). An unknown value
+    (``"archived"``) becomes a pseudo-member whose ``known`` is ``False`` instead of failing, so a
+    server that grows a new state does not break every client in the field.
+    """
+
+    @classmethod
+    def _missing_(cls: type[_E], value: object) -> _E | None:
+        if not isinstance(value, str):
+            return None
+        # Cache the pseudo-member so `cls(v) is cls(v)` holds, as it does for real members.
+        member = cls._value2member_map_.get(value)
+        if member is None:
+            member = str.__new__(cls, value)
+            member._name_ = value.upper().replace("-", "_")
+            member._value_ = value
+            cls._value2member_map_[value] = member
+        return member  # type: ignore[return-value]
+
+    @property
+    def known(self) -> bool:
+        """Whether this value is one the SDK was built to know."""
+        return self._name_ in type(self).__members__
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}.{self._name_}: {self.value!r}>"
+
+
+class VirtualKeyStatus(OpenEnum):
+    """State of a virtual key."""
+
+    ACTIVE = "active"
+    EXHAUSTED = "exhausted"
+
+
+class VirtualKeyObject(OpenEnum):
+    """The ``object`` discriminator of a virtual key response."""
+
+    VIRTUAL_KEY = "virtual-key"
+
+
+class UsageLimitType(OpenEnum):
+    """What a credit limit counts."""
+
+    COST = "cost"
+    TOKENS = "tokens"
+
+
+class PeriodicReset(OpenEnum):
+    """How often a usage counter resets."""
+
+    MONTHLY = "monthly"
+    WEEKLY = "weekly"
+
+
+class RateLimitType(OpenEnum):
+    """What a rate limit counts."""
+
+    REQUESTS = "requests"
+    TOKENS = "tokens"
+
+
+class RateLimitUnit(OpenEnum):
+    """The window of a rate limit: per day, hour or minute."""
+
+    RPD = "rpd"
+    RPH = "rph"
+    RPM = "rpm"
+
+
+class SecretValueFormat(OpenEnum):
+    """How a referenced secret's value is applied to its target field."""
+
+    JSON = "json"
+    STRING = "string"
+
+
+def _extra_field() -> Any:
+    # Unknown keys live here; `repr=False` keeps server data that may be sensitive out of logs.
+    return attrs.field(factory=dict, repr=False, kw_only=True)
+
+
+class _Model:
+    """Shared ``from_dict``/``to_dict`` for every model; the converter does the work."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_dict(cls: type[_M], data: Mapping[str, Any]) -> _M:
+        """Build an instance from a JSON-like dict (as the API returns it).
+
+        Raises:
+            APIResponseValidationError: a known field has the wrong type; the message names
+                the field path.
+        """
+        from portkey_vk._converter import structure
+
+        return structure(data, cls)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict; ``from_dict(x.to_dict()) == x``.
+
+        Dates are ISO 8601 strings, enums their string values, and keys the model did not know
+        are returned unchanged.
+        """
+        from portkey_vk._converter import unstructure
+
+        return unstructure(self)
+
+
+@attrs.define(frozen=True, slots=True)
+class UsageLimits(_Model):
+    """Credit limits on a virtual key.
+
+    Attributes:
+        credit_limit: the limit, in cost units or tokens (see ``type``).
+        type: whether the limit counts ``cost`` or ``tokens``.
+        alert_threshold: usage at which Portkey alerts.
+        periodic_reset: ``monthly`` or ``weekly`` reset of the counter.
+        periodic_reset_days: reset every N days (exclusive with ``periodic_reset``).
+        next_usage_reset_at: when the counter next resets.
+        extra: keys the SDK does not know, kept for ``to_dict``.
+    """
+
+    credit_limit: float | None = None
+    type: UsageLimitType | None = None
+    alert_threshold: float | None = None
+    periodic_reset: PeriodicReset | None = None
+    periodic_reset_days: int | None = None
+    next_usage_reset_at: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class RateLimit(_Model):
+    """One rate limit on a virtual key, e.g. 100 ``requests`` per minute (``rpm``).
+
+    Attributes:
+        type: ``requests`` or ``tokens``.
+        unit: ``rpd``, ``rph`` or ``rpm``.
+        value: the limit per unit.
+        extra: keys the SDK does not know, kept for ``to_dict``.
+    """
+
+    type: RateLimitType | None = None
+    unit: RateLimitUnit | None = None
+    value: int | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class SecretMapping(_Model):
+    """A field of the virtual key filled from a secret reference.
+
+    Attributes:
+        target_field: ``key`` or ``model_config.<field>``.
+        secret_reference_id: UUID or slug of the secret reference.
+        secret_key: overrides the secret reference's own ``secret_key``.
+        value_format: ``string`` or ``json``.
+        extra: keys the SDK does not know, kept for ``to_dict``.
+    """
+
+    target_field: str | None = None
+    secret_reference_id: str | None = None
+    secret_key: str | None = None
+    value_format: SecretValueFormat | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class VirtualKey(_Model):
+    """A Portkey virtual key, as ``GET /virtual-keys/{slug}`` returns it.
+
+    Every field may be ``None``: the live API omits or nulls fields freely. Fields the spec does
+    not list but the live API sends (``id``, ``ai_provider_name``, ``key``, ``masked_api_key``,
+    ``integration_id``, ``last_reset_at``, ``tags``) are typed attributes too.
+
+    Attributes:
+        slug: the virtual key's slug, used to retrieve it.
+        name: display name.
+        note: free-text note.
+        status: ``active`` or ``exhausted`` (or a newer value, kept as an open enum member).
+        usage_limits: credit limits, if any.
+        reset_usage: usage counted since the last reset.
+        created_at: creation time (timezone-aware).
+        expires_at: expiry time (timezone-aware), if any.
+        model_config: provider-specific configuration.
+        rate_limits: rate limits, if any.
+        secret_mappings: fields filled from secret references.
+        object: always ``virtual-key`` today.
+        id: the key's UUID.
+        ai_provider_name: the provider behind the key, e.g. ``openai``.
+        key: the provider key as the API returns it (masked); hidden from ``repr``.
+        masked_api_key: the masked provider key.
+        integration_id: the integration the key belongs to.
+        last_reset_at: when usage was last reset.
+        tags: tags attached to the key.
+        extra: keys the SDK does not know, kept for ``to_dict``.
+    """
+
+    slug: str | None = None
+    name: str | None = None
+    note: str | None = None
+    status: VirtualKeyStatus | None = None
+    usage_limits: UsageLimits | None = None
+    reset_usage: float | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    model_config: Mapping[str, Any] | None = None
+    rate_limits: tuple[RateLimit, ...] | None = None
+    secret_mappings: tuple[SecretMapping, ...] | None = None
+    object: VirtualKeyObject | None = None
+    id: str | None = None
+    ai_provider_name: str | None = None
+    key: str | None = attrs.field(default=None, repr=False)
+    masked_api_key: str | None = None
+    integration_id: str | None = None
+    last_reset_at: datetime | None = None
+    tags: Any = None
+    extra: Mapping[str, Any] = _extra_field()

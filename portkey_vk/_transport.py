@@ -1,0 +1,421 @@
+"""The HTTP layer: the aiohttp session's lifecycle, one attempt, the retry loop, and the mapping
+of every failure to a typed error.
+
+Nothing above this module sees aiohttp: resources hand it a config and a path and get back a
+:class:`RawResponse` with a 2xx status, or one of :mod:`portkey_vk._errors`' exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import os
+import random
+import time
+import urllib.request
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Final
+
+import aiohttp
+import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from portkey_vk._config import REDACTED, ClientConfig, redact
+from portkey_vk._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    PortkeyError,
+    parse_error_body,
+    status_error_class,
+)
+
+if TYPE_CHECKING:
+    from portkey_vk._config import SSLOption
+
+__all__ = ["AsyncTransport", "RawResponse", "retry_delay"]
+
+log: Final = logging.getLogger("portkey_vk")
+
+INITIAL_RETRY_DELAY: Final = 0.5
+MAX_RETRY_DELAY: Final = 8.0
+MAX_RETRY_AFTER: Final = 60.0
+MAX_REDIRECTS: Final = 5
+DEFAULT_CONNECTION_LIMIT: Final = 100
+_RETRYABLE_STATUSES: Final = frozenset({408, 409, 429})
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+_REQUEST_ID_HEADERS: Final = ("x-portkey-request-id", "x-portkey-trace-id")
+
+# Sessions abandoned in a forked child: they belong to the parent's event loop, so closing them
+# here would touch the parent's (shared) epoll set. Holding them keeps their __del__ from warning.
+_ABANDONED: list[aiohttp.ClientSession] = []
+
+
+@attrs.frozen(slots=True)
+class RawResponse:
+    """A complete 2xx response: status, headers and the whole body, already read."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    url: URL
+    elapsed: float
+
+    @property
+    def request_id(self) -> str | None:
+        """Portkey's request id, from ``x-portkey-request-id`` or ``x-portkey-trace-id``."""
+        return request_id_of(self.headers)
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """Return Portkey's request id from response headers, if any."""
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def retry_delay(attempt: int, headers: Mapping[str, str] | None) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based).
+
+    A ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date) of at most 60 s is honoured
+    exactly; otherwise exponential backoff from 0.5 s doubling to 8 s, with up to 25 % jitter
+    downwards so that a crowd of clients does not retry in lockstep.
+    """
+    if headers:
+        server_delay = _retry_after(headers)
+        if server_delay is not None:
+            return server_delay
+    delay = min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY)
+    return delay * (1.0 - 0.25 * random.random())
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value: float | None = None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            value = float(raw_ms) / 1000.0
+        except ValueError:
+            value = None
+    if value is None:
+        raw = headers.get("retry-after")
+        if raw is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(raw)
+            except (TypeError, ValueError, IndexError):
+                return None
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            value = (when - datetime.now(timezone.utc)).total_seconds()
+            # A date in the past means "now"; only garbage and huge values are ignored.
+            value = max(value, 0.0)
+    if not math.isfinite(value) or value < 0 or value > MAX_RETRY_AFTER:
+        return None
+    return value
+
+
+def _proxy_for(url: URL) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """Resolve ``HTTP(S)_PROXY``/``NO_PROXY`` for ``url``, once, the way httpx does.
+
+    aiohttp's own ``trust_env=True`` would also read ``~/.netrc`` and attach its credentials,
+    which must never happen to a request carrying an API key; so the session is built with
+    ``trust_env=False`` and the proxy is passed explicitly.
+    """
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    host = url.host or ""
+    if not proxy or urllib.request.proxy_bypass_environment(host, proxies):
+        return None, None
+    if "://" not in proxy:
+        proxy = "http://" + proxy
+    proxy_url = URL(proxy)
+    auth = None
+    if proxy_url.user:
+        auth = aiohttp.BasicAuth(proxy_url.user, proxy_url.password or "")
+        proxy_url = proxy_url.with_user(None)
+    return str(proxy_url), auth
+
+
+class AsyncTransport:
+    """Owns the connection pool shared by a client and its ``with_options`` copies.
+
+    The aiohttp session is created lazily inside the running event loop (aiohttp binds a
+    session to its loop) and re-created, never reused, if the loop or the process changes.
+    """
+
+    def __init__(
+        self,
+        base_url: URL,
+        *,
+        ssl: SSLOption = True,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+    ) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()
+        self._closed = False
+        self._ssl = True if ssl is None else ssl
+        self._connection_limit = connection_limit
+        self._proxy, self._proxy_auth = _proxy_for(base_url)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    def _session_for_running_loop(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and self._loop is loop:
+            return session
+        if self._closed:
+            raise PortkeyError("This client is closed; create a new one.")
+        if session is not None:
+            self._retire(session)
+        connector = aiohttp.TCPConnector(
+            limit=self._connection_limit,
+            ssl=self._ssl,
+            enable_cleanup_closed=False,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            # Proxies are resolved by _proxy_for; trust_env would also read ~/.netrc.
+            trust_env=False,
+            # Each request passes its own bounded timeout; this is only a backstop.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=None),
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+            raise_for_status=False,
+        )
+        self._session = session
+        self._loop = loop
+        self._pid = os.getpid()
+        return session
+
+    def _retire(self, session: aiohttp.ClientSession) -> None:
+        old_loop = self._loop
+        if os.getpid() != self._pid:
+            _ABANDONED.append(session)
+        elif old_loop is not None and not old_loop.is_closed():
+            raise PortkeyError(
+                "This client is in use on another event loop. An AsyncPortkey belongs to the "
+                "loop it was first used on; create one client per loop, or use Portkey "
+                "(the sync facade) from threads."
+            )
+        else:
+            # Its loop is gone, and so are its connections; detach so that it reports closed.
+            session.detach()
+        self._session = None
+
+    async def aclose(self) -> None:
+        """Close the pool. Idempotent; later requests raise :class:`PortkeyError`."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if os.getpid() != self._pid:
+            _ABANDONED.append(session)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - aclose is always awaited
+            running = None
+        if self._loop is running:
+            await session.close()
+        elif self._loop is not None and not self._loop.is_closed():
+            # Closed from another loop (the sync facade's portal closes from its own thread).
+            future = asyncio.run_coroutine_threadsafe(session.close(), self._loop)
+            await asyncio.wrap_future(future)
+        else:
+            session.detach()
+
+    def connection_count(self) -> int:
+        """Open TCP connections in the pool (idle plus in use); for tests and diagnostics."""
+        session = self._session
+        if session is None or session.connector is None:
+            return 0
+        connector = session.connector
+        idle = sum(len(conns) for conns in getattr(connector, "_conns", {}).values())
+        acquired = len(getattr(connector, "_acquired", ()))
+        return idle + acquired
+
+    async def get(
+        self,
+        config: ClientConfig,
+        url: URL,
+        *,
+        extra_headers: Mapping[str, str] | None,
+        timeout: float | None,
+    ) -> RawResponse:
+        """GET ``url`` with retries; return a 2xx :class:`RawResponse` or raise a typed error."""
+        headers = config.headers if not extra_headers else {**config.headers, **extra_headers}
+        client_timeout = (
+            config.client_timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
+        )
+        attempt = 0
+        while True:
+            try:
+                response = await self._send(config, url, headers, client_timeout, attempt)
+            except (APIStatusError, APIConnectionError) as exc:
+                if attempt >= config.max_retries or not _should_retry(exc):
+                    raise
+                delay = retry_delay(
+                    attempt, exc.headers if isinstance(exc, APIStatusError) else None
+                )
+                if log.isEnabledFor(logging.INFO):
+                    log.info(
+                        "retrying GET %s in %.3fs (attempt %d of %d): %s",
+                        url,
+                        delay,
+                        attempt + 2,
+                        config.max_retries + 1,
+                        type(exc).__name__,
+                    )
+                await asyncio.sleep(delay)
+                attempt += 1
+                continue
+            return response
+
+    async def _send(
+        self,
+        config: ClientConfig,
+        url: URL,
+        headers: Mapping[str, str],
+        client_timeout: aiohttp.ClientTimeout,
+        attempt: int,
+    ) -> RawResponse:
+        """One attempt, following same-origin redirects; raises typed errors only."""
+        session = self._session_for_running_loop()
+        started = time.monotonic()
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                async with session.get(
+                    url,
+                    headers=headers,
+                    timeout=client_timeout,
+                    allow_redirects=False,
+                    proxy=self._proxy,
+                    proxy_auth=self._proxy_auth,
+                ) as resp:
+                    body = await resp.read()
+                    status = resp.status
+                    resp_headers = resp.headers
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError as exc:
+                raise APITimeoutError(
+                    f"Request timed out after {client_timeout.total}s: GET {url}",
+                    method="GET",
+                    url=str(url),
+                ) from exc
+            except Exception as exc:
+                # aiohttp raises many types (ClientError, OSError, parser errors, ValueError for
+                # odd headers); callers get exactly one, with a message that keeps the cause.
+                raise APIConnectionError(
+                    f"Connection error: GET {url}: {redact(_describe(exc), config.api_key)}",
+                    method="GET",
+                    url=str(url),
+                ) from exc
+            elapsed = time.monotonic() - started
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "GET %s -> %d (attempt %d, %.1f ms)", url, status, attempt + 1, elapsed * 1e3
+                )
+            if 200 <= status < 300:
+                return RawResponse(status, resp_headers, body, url, elapsed)
+            if status in _REDIRECT_STATUSES and "Location" in resp_headers:
+                url = self._redirect_target(config, url, resp_headers["Location"])
+                continue
+            raise _status_error(config, status, resp_headers, body, url)
+        raise _redirect_refusal(f"Too many redirects (more than {MAX_REDIRECTS}): GET {url}", url)
+
+    @staticmethod
+    def _redirect_target(config: ClientConfig, url: URL, location: str) -> URL:
+        try:
+            target = url.join(URL(location))
+        except (ValueError, TypeError) as exc:
+            raise _redirect_refusal(f"Invalid redirect Location from GET {url}", url) from exc
+        if (target.scheme, target.host or "", target.port) != config.origin:
+            # The API key travels in a custom header, which aiohttp would forward to any host;
+            # only the base URL's origin may ever see it.
+            raise _redirect_refusal(
+                f"Refused to follow a redirect from {url} to another origin "
+                f"({target.scheme}://{target.host}:{target.port}): the API key is only sent "
+                f"to {config.base_url.origin()}",
+                url,
+            )
+        return target
+
+
+def _should_retry(exc: APIStatusError | APIConnectionError) -> bool:
+    if isinstance(exc, APIStatusError):
+        return exc.status_code in _RETRYABLE_STATUSES or exc.status_code >= 500
+    return not _is_redirect_refusal(exc)
+
+
+def _redirect_refusal(message: str, url: URL) -> APIConnectionError:
+    exc = APIConnectionError(message, method="GET", url=str(url))
+    # A refused redirect would be refused again: mark it so the retry loop gives up at once.
+    exc.__dict__["_redirect_refused"] = True
+    return exc
+
+
+def _is_redirect_refusal(exc: APIConnectionError) -> bool:
+    return bool(exc.__dict__.get("_redirect_refused"))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _status_error(
+    config: ClientConfig,
+    status: int,
+    headers: CIMultiDictProxy[str],
+    raw: bytes,
+    url: URL,
+) -> APIStatusError:
+    key = config.api_key
+    if key.encode() in raw:
+        # A hostile or buggy server echoing the key must not put it in an exception.
+        raw = raw.replace(key.encode(), REDACTED.encode())
+    body, message, code = parse_error_body(raw)
+    safe_headers: Mapping[str, str] = headers
+    if any(key in value for value in headers.values()):
+        safe_headers = CIMultiDictProxy(
+            CIMultiDict((name, redact(value, key)) for name, value in headers.items())
+        )
+    if message is None:
+        message = _default_message(status)
+    cls = status_error_class(status)
+    return cls(
+        message,
+        status_code=status,
+        error_code=code,
+        body=body,
+        headers=safe_headers,
+        request_id=request_id_of(headers),
+        method="GET",
+        url=str(url),
+    )
+
+
+def _default_message(status: int) -> str:
+    try:
+        from http import HTTPStatus
+
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
+
