@@ -1,0 +1,399 @@
+"""Fault injection: a real local server misbehaves on purpose; the SDK must answer with the right
+typed error (or a successful retry), within its timeout, leak no pooled connection, and serve the
+next call."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+
+import aiohttp
+import pytest
+
+from portkey_vk import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+from tests.conftest import unused_port
+from tests.hostile import (
+    VK_BODY,
+    HostileServer,
+    assert_pool_clean,
+    async_test,
+    client_for,
+    close_mid_body,
+    hang,
+    ok,
+    raw,
+    reset,
+    respond,
+    stall_after_headers,
+)
+
+TIMEOUT = 0.3
+
+
+async def _fails_then_recovers(
+    server: HostileServer, expected: type[APIError], *, timeout: float = TIMEOUT
+) -> APIError:
+    """One call meets the scripted fault; the next one (default behaviour) must succeed."""
+    async with client_for(server.base_url(), timeout=timeout) as client:
+        started = time.monotonic()
+        with pytest.raises(APIError) as info:
+            await client.virtual_keys.retrieve("vk")
+        elapsed = time.monotonic() - started
+        assert type(info.value) is expected, repr(info.value)
+        # Bounded by the timeout (plus scheduling slack), never a hang.
+        assert elapsed < timeout + 1.0
+        assert_pool_clean(client)
+        vk = await client.virtual_keys.retrieve("vk")
+        assert vk.slug == "vk"
+        assert_pool_clean(client)
+        assert client._transport.connection_count() <= 1
+        return info.value
+
+
+# -- the transport breaks ---------------------------------------------------------------------
+
+
+@async_test
+async def test_connection_refused_is_a_connection_error() -> None:
+    port = unused_port()
+    async with client_for(f"http://127.0.0.1:{port}/v1", max_retries=1) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await client.virtual_keys.retrieve("vk")
+        assert type(info.value) is APIConnectionError
+        assert "Connect" in info.value.message
+        assert_pool_clean(client)
+
+
+@async_test
+async def test_connection_refused_then_server_appears_is_retried() -> None:
+    # The first attempt meets a dead port; the server comes up during the backoff.
+    port = unused_port()
+    async with client_for(f"http://127.0.0.1:{port}/v1", max_retries=2) as client:
+
+        async def start_late() -> asyncio.Server:
+            await asyncio.sleep(0.1)
+            body = json.dumps(VK_BODY).encode()
+
+            async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body
+                )
+                await writer.drain()
+                writer.close()
+
+            return await asyncio.start_server(handle, "127.0.0.1", port)
+
+        late = asyncio.create_task(start_late())
+        vk = await client.virtual_keys.retrieve("vk")
+        server = await late
+        server.close()
+        await server.wait_closed()
+        assert vk.slug == "vk"
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        # aiohttp itself re-sends an idempotent request once, at once, when the connection drops
+        # before any response (a stale keep-alive race); two drops in a row reach the caller.
+        pytest.param([reset(), reset()], APIConnectionError, id="reset-before-response"),
+        pytest.param([raw(b""), raw(b"")], APIConnectionError, id="close-without-answer"),
+        pytest.param(close_mid_body(), APIConnectionError, id="close-mid-body"),
+        pytest.param(
+            close_mid_body(claimed=500, sent=json.dumps(VK_BODY).encode()),
+            APIConnectionError,
+            id="body-shorter-than-content-length",
+        ),
+        pytest.param(hang(), APITimeoutError, id="accept-never-answer"),
+        pytest.param(stall_after_headers(), APITimeoutError, id="headers-then-stall"),
+        pytest.param(
+            stall_after_headers(sent=b'{"slug": "v'), APITimeoutError, id="part-body-then-stall"
+        ),
+        pytest.param(raw(b"SSH-2.0-OpenSSH_9.6\r\n\r\n"), APIConnectionError, id="not-http"),
+        pytest.param(
+            raw(b"HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 2\r\n\r\n{}"),
+            APIConnectionError,
+            id="malformed-header",
+        ),
+        pytest.param(
+            raw(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"),
+            APIConnectionError,
+            id="header-too-long",
+        ),
+        pytest.param(
+            raw(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!"),
+            APIConnectionError,
+            id="bad-gzip",
+        ),
+        pytest.param(
+            raw(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"slu'),
+            APIConnectionError,
+            id="chunked-cut-short",
+        ),
+    ],
+)
+@async_test
+async def test_transport_fault_is_typed_bounded_and_leaves_pool_clean(
+    fault: object, expected: type[APIError]
+) -> None:
+    faults = fault if isinstance(fault, list) else [fault]
+    async with HostileServer(*faults) as server:
+        exc = await _fails_then_recovers(server, expected)
+    # The cause is kept for debugging, but it is never a bare aiohttp/asyncio error at the top.
+    assert isinstance(exc, APIConnectionError)
+    assert not isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, OSError))
+
+
+@async_test
+async def test_single_reset_is_resent_at_once_by_aiohttp() -> None:
+    async with HostileServer(reset(), ok(name="resent")) as server:
+        async with client_for(server.base_url(), max_retries=0) as client:
+            started = time.monotonic()
+            vk = await client.virtual_keys.retrieve("vk")
+            assert time.monotonic() - started < 0.3
+            assert vk.name == "resent"
+            assert len(server.requests) == 2
+            assert_pool_clean(client)
+
+
+@async_test
+async def test_reset_is_retried_and_the_retry_result_returned() -> None:
+    # Four resets: aiohttp re-sends once per attempt, so this takes both of our retries.
+    async with HostileServer(*[reset()] * 4, ok(name="third attempt")) as server:
+        async with client_for(server.base_url(), max_retries=2) as client:
+            started = time.monotonic()
+            vk = await client.virtual_keys.retrieve("vk")
+            elapsed = time.monotonic() - started
+            assert vk.name == "third attempt"
+            assert len(server.requests) == 5
+            # Two backoffs: 0.5 s then 1.0 s, each with up to 25 % jitter downwards.
+            assert 0.375 + 0.75 - 0.05 <= elapsed < 1.5 + 1.0
+            assert_pool_clean(client)
+
+
+@async_test
+async def test_timeout_then_success_is_retried() -> None:
+    async with HostileServer(hang(), ok(name="after timeout")) as server:
+        async with client_for(server.base_url(), timeout=TIMEOUT, max_retries=1) as client:
+            vk = await client.virtual_keys.retrieve("vk")
+            assert vk.name == "after timeout"
+            assert_pool_clean(client)
+
+
+@async_test
+async def test_per_call_timeout_bounds_each_attempt() -> None:
+    async with HostileServer(hang(), hang()) as server:
+        async with client_for(server.base_url(), timeout=30, max_retries=1) as client:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError):
+                await client.virtual_keys.retrieve("vk", timeout=0.2)
+            elapsed = time.monotonic() - started
+            # Two attempts of 0.2 s and one backoff of at most 0.5 s.
+            assert 0.4 <= elapsed < 0.2 * 2 + 0.5 + 0.5
+            assert len(server.requests) == 2
+            assert_pool_clean(client)
+
+
+@async_test
+async def test_cancellation_mid_request_leaves_pool_clean() -> None:
+    async with HostileServer(hang()) as server:
+        async with client_for(server.base_url(), timeout=30) as client:
+            task = asyncio.create_task(client.virtual_keys.retrieve("vk"))
+            while not server.requests:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert_pool_clean(client)
+            assert (await client.virtual_keys.retrieve("vk")).slug == "vk"
+
+
+# -- 2xx answers that are not a virtual key ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "in_message"),
+    [
+        pytest.param(
+            "<html><body>Welcome to nginx!</body></html>", "text/html", "not valid JSON", id="html"
+        ),
+        pytest.param(
+            '{"slug": "vk", "name": "trunc',
+            "application/json",
+            "not valid JSON",
+            id="truncated-json",
+        ),
+        pytest.param("[]", "application/json", "array", id="json-array"),
+        pytest.param("[1, 2]", "application/json", "array", id="json-array-items"),
+        pytest.param("null", "application/json", "null", id="json-null"),
+        pytest.param('"vk"', "application/json", "str", id="json-string"),
+        pytest.param("", "application/json", "not valid JSON", id="empty"),
+        pytest.param(b"\xff\xfe\x00garbage", "application/json", "not valid JSON", id="binary"),
+        pytest.param(
+            '{"created_at": "yesterday"}', "application/json", "$.created_at", id="bad-date"
+        ),
+        pytest.param(
+            '{"rate_limits": {"a": 1}}', "application/json", "$.rate_limits", id="object-for-array"
+        ),
+        pytest.param('{"name": 12}', "application/json", "$.name", id="number-for-string"),
+    ],
+)
+@async_test
+async def test_2xx_that_is_not_a_virtual_key_is_a_validation_error(
+    body: str | bytes, content_type: str, in_message: str
+) -> None:
+    async with HostileServer(respond(200, body, content_type=content_type)) as server:
+        exc = await _fails_then_recovers(server, APIResponseValidationError)
+    assert isinstance(exc, APIResponseValidationError)
+    assert in_message in exc.message
+    assert exc.status_code == 200
+    # Not retried: the same answer would come back.
+    assert len(server.requests) == 2
+
+
+@async_test
+async def test_five_megabyte_body_parses() -> None:
+    big_config = {f"field_{i}": "x" * 1000 for i in range(5_000)}
+    body = json.dumps({**VK_BODY, "model_config": big_config}).encode()
+    assert len(body) > 5_000_000
+    async with HostileServer(respond(200, body)) as server:
+        async with client_for(server.base_url(), timeout=10) as client:
+            vk = await client.virtual_keys.retrieve("vk")
+            assert vk.model_config == big_config
+            assert_pool_clean(client)
+
+
+# -- status codes -----------------------------------------------------------------------------
+
+_NAMED = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def _expected_class(status: int) -> type[APIStatusError]:
+    if status >= 500:
+        return InternalServerError
+    return _NAMED.get(status, APIStatusError)
+
+
+def _retried(status: int) -> bool:
+    return status in (408, 409, 429) or status >= 500
+
+
+@async_test
+async def test_every_status_400_to_599_maps_and_retries_per_policy() -> None:
+    statuses = range(400, 600)
+    async with HostileServer(default=respond(200, VK_BODY)) as server:
+        async with client_for(server.base_url(), max_retries=1) as client:
+            for status in statuses:
+                before = len(server.requests)
+                body = {"success": False, "data": {"message": f"status {status}"}}
+                # Retry-After: 0 keeps the retried statuses instant.
+                failing = respond(status, body, {"Retry-After": "0"})
+                server.then(failing, failing)
+                with pytest.raises(APIStatusError) as info:
+                    await client.virtual_keys.retrieve("vk")
+                exc = info.value
+                assert type(exc) is _expected_class(status), status
+                assert exc.status_code == status
+                assert exc.message == f"status {status}"
+                sent = len(server.requests) - before
+                assert sent == (2 if _retried(status) else 1), status
+                server.script.clear()
+                assert_pool_clean(client)
+            assert (await client.virtual_keys.retrieve("vk")).slug == "vk"
+            # Every answer was complete, so one keep-alive connection served all of them.
+            assert server.connections == 1
+    retried = [s for s in statuses if _retried(s)]
+    assert len(server.requests) == 200 + len(retried) + 1
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+@async_test
+async def test_html_from_a_proxy_is_still_an_internal_server_error(status: int) -> None:
+    page = f"<html><head><title>{status} Bad Gateway</title></head><body>nginx</body></html>"
+    async with HostileServer(respond(status, page, content_type="text/html")) as server:
+        exc = await _fails_then_recovers(server, InternalServerError)
+    assert isinstance(exc, InternalServerError)
+    assert exc.status_code == status
+    assert "nginx" in exc.message
+    assert exc.body == page
+
+
+# -- Retry-After ------------------------------------------------------------------------------
+
+
+def _http_date(offset: float) -> str:
+    return email.utils.formatdate(time.time() + offset, usegmt=True)
+
+
+# (header value, lowest and highest expected wait). Backoff without a usable header is
+# 0.5 s less up to 25 % jitter: 0.375..0.5 s.
+_BACKOFF = (0.375, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        pytest.param({"Retry-After": "0"}, (0.0, 0.1), id="seconds-0"),
+        pytest.param({"Retry-After": "0.8"}, (0.8, 0.95), id="seconds-fraction"),
+        pytest.param({"retry-after-ms": "150"}, (0.15, 0.3), id="retry-after-ms"),
+        pytest.param(
+            {"retry-after-ms": "150", "Retry-After": "5"}, (0.15, 0.3), id="ms-wins-over-seconds"
+        ),
+        pytest.param({"Retry-After": "date:-30"}, (0.0, 0.1), id="http-date-past"),
+        pytest.param({"Retry-After": "date:+2"}, (1.0, 2.1), id="http-date-future"),
+        pytest.param({"Retry-After": "soon, please"}, _BACKOFF, id="garbage"),
+        pytest.param({"Retry-After": ""}, _BACKOFF, id="empty"),
+        pytest.param({"Retry-After": "-5"}, _BACKOFF, id="negative"),
+        pytest.param({"Retry-After": "nan"}, _BACKOFF, id="nan"),
+        pytest.param({"Retry-After": "inf"}, _BACKOFF, id="inf"),
+        pytest.param({"Retry-After": "3600"}, _BACKOFF, id="huge-seconds"),
+        pytest.param({"Retry-After": "61"}, _BACKOFF, id="just-over-60"),
+        pytest.param({"retry-after-ms": "600000"}, _BACKOFF, id="huge-ms"),
+        pytest.param({"Retry-After": "date:+3600"}, _BACKOFF, id="huge-date"),
+        pytest.param({"Retry-After": "Mon, 99 Foo 20xx 99:99:99 GMT"}, _BACKOFF, id="garbage-date"),
+    ],
+)
+@async_test
+async def test_retry_after(headers: dict[str, str], wait: tuple[float, float]) -> None:
+    resolved = {
+        name: _http_date(float(value[5:])) if value.startswith("date:") else value
+        for name, value in headers.items()
+    }
+    async with HostileServer(respond(429, {"message": "slow down"}, resolved)) as server:
+        async with client_for(server.base_url(), max_retries=1) as client:
+            vk = await client.virtual_keys.retrieve("vk")
+            assert vk.slug == "vk"
+            assert_pool_clean(client)
+    first, second = server.requests
+    waited = second.at - first.at
+    low, high = wait
+    assert low - 0.02 <= waited <= high + 0.1, f"waited {waited:.3f}s for {resolved}"
