@@ -1,0 +1,655 @@
+"""Benchmark portkey_vk against its ceiling (raw aiohttp) and its peers, on loopback.
+
+    python benchmarks/run.py            # the default run, about 2-3 minutes
+    python benchmarks/run.py --quick    # a smoke run, well under a minute
+
+Every client reads the same virtual key from the same local server (``benchmarks/server.py``, a
+separate process that answers from a pre-rendered response and reports its own CPU). The clients
+are interleaved in rounds, in a rotating order, so that noise from a shared machine falls on all
+of them alike; each row reports the median over rounds, the min-max, and the median of its
+per-round ratios to raw aiohttp in the same mode. Absolute numbers drift from run to run; the
+ratios are what to compare.
+
+Results are printed as a table and written as JSON to ``benchmarks/results/<time>.json`` and
+``benchmarks/results/latest.json`` (or ``--json PATH``).
+"""
+
+# Imports inside functions are deliberate: each client's library is loaded only when it is
+# measured, so that no row pays for (or profits from) another's imports.
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as _dt
+import http.client
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import timeit
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+API_KEY = "pk-bench-0123456789abcdef"
+SLUG = "openai-prod-1"
+HEADERS = {"x-portkey-api-key": API_KEY, "Accept": "application/json"}
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+class Server:
+    """``benchmarks/server.py`` in a child process; stopped by closing its stdin."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "server.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+        self.root = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{self.root}/v1"
+        self.url = f"{self.base_url}/virtual-keys/{SLUG}"
+
+    def stats(self) -> dict[str, float]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", "/__stats")
+            data: dict[str, float] = json.loads(conn.getresponse().read())
+            return data
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- the clients --------------------------------------------------------------------------------
+# Each runner makes `warmup` untimed calls, then times `n` calls and returns the seconds taken.
+
+
+async def _drive(call: Callable[[], Any], n: int, warmup: int, concurrency: int) -> float:
+    for _ in range(warmup):
+        await call()
+    remaining = n
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await call()
+
+    started = time.perf_counter()
+    if concurrency == 1:
+        for _ in range(n):
+            await call()
+    else:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+def _drive_sync(call: Callable[[], Any], n: int, warmup: int, threads: int) -> float:
+    for _ in range(warmup):
+        call()
+    if threads == 1:
+        started = time.perf_counter()
+        for _ in range(n):
+            call()
+        return time.perf_counter() - started
+
+    def work(count: int) -> None:
+        for _ in range(count):
+            call()
+
+    shares = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        started = time.perf_counter()
+        list(pool.map(work, shares))
+        return time.perf_counter() - started
+
+
+def raw_aiohttp(server: Server, n: int, warmup: int, concurrency: int) -> float:
+    import aiohttp
+
+    async def main() -> float:
+        async with aiohttp.ClientSession() as session:
+
+            async def call() -> Any:
+                async with session.get(server.url, headers=HEADERS) as resp:
+                    body = await resp.read()
+                return json.loads(body)
+
+            return await _drive(call, n, warmup, concurrency)
+
+    return asyncio.run(main())
+
+
+def portkey_vk_async(server: Server, n: int, warmup: int, concurrency: int) -> float:
+    from portkey_vk import AsyncPortkey
+
+    async def main() -> float:
+        async with AsyncPortkey(api_key=API_KEY, base_url=server.base_url) as client:
+            retrieve = client.virtual_keys.retrieve
+            return await _drive(lambda: retrieve(slug=SLUG), n, warmup, concurrency)
+
+    return asyncio.run(main())
+
+
+def portkey_vk_sync(server: Server, n: int, warmup: int, threads: int) -> float:
+    from portkey_vk import Portkey  # type: ignore[attr-defined]
+
+    with Portkey(api_key=API_KEY, base_url=server.base_url) as client:
+        retrieve = client.virtual_keys.retrieve
+        return _drive_sync(lambda: retrieve(slug=SLUG), n, warmup, threads)
+
+
+def raw_httpx_sync(server: Server, n: int, warmup: int, threads: int) -> float:
+    import httpx
+
+    with httpx.Client(headers=HEADERS) as client:
+        return _drive_sync(lambda: json.loads(client.get(server.url).content), n, warmup, threads)
+
+
+def official_sync(server: Server, n: int, warmup: int, threads: int) -> float:
+    from portkey_ai import Portkey as OfficialPortkey
+
+    client = OfficialPortkey(api_key=API_KEY, base_url=server.base_url)
+    try:
+        retrieve = client.virtual_keys.retrieve
+        return _drive_sync(lambda: retrieve(slug=SLUG), n, warmup, threads)
+    finally:
+        client.close()
+
+
+def official_async(server: Server, n: int, warmup: int, concurrency: int) -> float:
+    from portkey_ai import AsyncPortkey as OfficialAsyncPortkey
+
+    async def main() -> float:
+        client = OfficialAsyncPortkey(api_key=API_KEY, base_url=server.base_url)
+        try:
+            retrieve = client.virtual_keys.retrieve
+            return await _drive(lambda: retrieve(slug=SLUG), n, warmup, concurrency)
+        finally:
+            await client.close()
+
+    return asyncio.run(main())
+
+
+@dataclass
+class Case:
+    """One row of the table: a client in one mode, and the raw aiohttp row it is judged by."""
+
+    key: str
+    label: str
+    runner: Callable[[Server, int, int, int], float]
+    parallel: int
+    reference: str
+    n_scale: float = 1.0
+    seconds: list[float] = field(default_factory=list)
+    server_busy: list[float] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _has_sync_facade() -> bool:
+    import portkey_vk
+
+    return hasattr(portkey_vk, "Portkey")
+
+
+def build_cases(concurrency: int, threads: int, only: set[str] | None) -> list[Case]:
+    seq, conc = "aiohttp_seq", "aiohttp_conc"
+    cases = [
+        Case(seq, "raw aiohttp (ceiling)", raw_aiohttp, 1, seq),
+        Case(
+            conc, f"raw aiohttp (ceiling), {concurrency} concurrent", raw_aiohttp, concurrency, conc
+        ),
+        Case("pvk_async_seq", "portkey_vk async", portkey_vk_async, 1, seq),
+        Case(
+            "pvk_async_conc",
+            f"portkey_vk async, {concurrency} concurrent",
+            portkey_vk_async,
+            concurrency,
+            conc,
+        ),
+    ]
+    if _has_sync_facade():
+        cases += [
+            Case("pvk_sync_seq", "portkey_vk sync", portkey_vk_sync, 1, seq),
+            Case(
+                "pvk_sync_threads",
+                f"portkey_vk sync, {threads} threads",
+                portkey_vk_sync,
+                threads,
+                seq,
+            ),
+        ]
+    if _has("httpx"):
+        cases.append(Case("httpx_sync_seq", "raw httpx sync", raw_httpx_sync, 1, seq))
+    if _has("portkey_ai"):
+        # The official SDK is slow enough that a full N would dominate the run; its rate is what
+        # matters, and a third of the calls measures it as well.
+        cases += [
+            Case(
+                "official_sync_seq",
+                "portkey-ai sync (official)",
+                official_sync,
+                1,
+                seq,
+                n_scale=1 / 3,
+            ),
+            Case(
+                "official_async_seq",
+                "portkey-ai async (official)",
+                official_async,
+                1,
+                seq,
+                n_scale=1 / 3,
+            ),
+            Case(
+                "official_async_conc",
+                f"portkey-ai async (official), {concurrency} concurrent",
+                official_async,
+                concurrency,
+                conc,
+                n_scale=1 / 3,
+            ),
+        ]
+    if only:
+        cases = [c for c in cases if c.key in only or c.key in (seq, conc)]
+    return cases
+
+
+def run_rounds(server: Server, cases: list[Case], n: int, rounds: int) -> None:
+    for round_no in range(rounds):
+        # Rotate the order so that no client always runs first (cold caches) or last.
+        shift = round_no % len(cases)
+        for case in cases[shift:] + cases[:shift]:
+            count = max(50, int(n * case.n_scale))
+            warmup = max(20, count // 10)
+            before = server.stats()
+            seconds = case.runner(server, count, warmup, case.parallel)
+            after = server.stats()
+            # The server's CPU covers warm-up and setup too, so it overstates its share a little.
+            cpu = after["cpu"] - before["cpu"]
+            wall = seconds * (count + warmup) / count
+            case.seconds.append(seconds)
+            case.rates.append(count / seconds)
+            case.server_busy.append(cpu / wall if wall else 0.0)
+        line = "  ".join(f"{c.key}={c.rates[-1]:,.0f}" for c in cases)
+        print(f"  round {round_no + 1}/{rounds}: {line}", flush=True)
+
+
+# -- import time, memory, structuring -----------------------------------------------------------
+
+
+def _probe(*args: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "probe.py"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure_imports(reps: int) -> dict[str, dict[str, Any]]:
+    modules = ["-", "aiohttp", "portkey_vk", "httpx", "portkey_ai"]
+    modules = [m for m in modules if m == "-" or _has(m)]
+    samples: dict[str, list[dict[str, float]]] = {m: [] for m in modules}
+    for _ in range(reps):
+        for module in modules:  # interleaved, like the throughput rounds
+            samples[module].append(_probe("import", module))
+    out: dict[str, dict[str, Any]] = {}
+    for module, runs in samples.items():
+        secs = [r["seconds"] for r in runs]
+        out["python" if module == "-" else module] = {
+            "import_ms_median": statistics.median(secs) * 1e3,
+            "import_ms_min": min(secs) * 1e3,
+            "import_ms_max": max(secs) * 1e3,
+            "rss_mb_median": statistics.median(r["rss_mb"] for r in runs),
+        }
+    return out
+
+
+def measure_rss_after_calls(server: Server, calls: int) -> dict[str, float]:
+    clients = ["aiohttp", "portkey_vk"]
+    if _has_sync_facade():
+        clients.append("portkey_vk_sync")
+    return {c: _probe("calls", c, server.base_url, str(calls))["rss_mb"] for c in clients}
+
+
+def measure_structure() -> dict[str, float]:
+    from server import VIRTUAL_KEY  # benchmarks/ is on sys.path: main() put it there
+
+    from portkey_vk import VirtualKey
+
+    body = json.dumps(VIRTUAL_KEY).encode()
+    number = 2000
+    best_structure = min(
+        timeit.repeat(lambda: VirtualKey.from_dict(VIRTUAL_KEY), number=number, repeat=7)
+    )
+    best_loads = min(timeit.repeat(lambda: json.loads(body), number=number, repeat=7))
+    return {
+        "structure_us": best_structure / number * 1e6,
+        "json_loads_us": best_loads / number * 1e6,
+    }
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def summarise(cases: list[Case]) -> list[dict[str, Any]]:
+    by_key = {c.key: c for c in cases}
+    rows = []
+    for case in cases:
+        ref = by_key[case.reference]
+        ratios = [mine / theirs for mine, theirs in zip(case.rates, ref.rates, strict=True)]
+        rows.append(
+            {
+                "key": case.key,
+                "client": case.label,
+                "parallel": case.parallel,
+                "reference": case.reference,
+                "req_per_s_median": statistics.median(case.rates),
+                "req_per_s_min": min(case.rates),
+                "req_per_s_max": max(case.rates),
+                "ratio_to_reference": statistics.median(ratios),
+                "ratio_min": min(ratios),
+                "ratio_max": max(ratios),
+                "server_cpu_share": statistics.median(case.server_busy),
+                "rates": case.rates,
+            }
+        )
+    return rows
+
+
+def _ratio(results: dict[str, Any], key: str) -> float | None:
+    for row in results["throughput"]:
+        if row["key"] == key:
+            return float(row["ratio_to_reference"])
+    return None
+
+
+def _median_rate(results: dict[str, Any], key: str) -> float | None:
+    for row in results["throughput"]:
+        if row["key"] == key:
+            return float(row["req_per_s_median"])
+    return None
+
+
+def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 6's targets, judged on this run's ratios."""
+    targets: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, ok: Callable[[float], bool], goal: str) -> None:
+        targets.append(
+            {
+                "target": name,
+                "goal": goal,
+                "value": value,
+                "met": None if value is None else ok(value),
+            }
+        )
+
+    add(
+        "portkey_vk async sequential / raw aiohttp",
+        _ratio(results, "pvk_async_seq"),
+        lambda v: v >= 0.90,
+        ">= 0.90x",
+    )
+    add(
+        "portkey_vk async concurrent / raw aiohttp concurrent",
+        _ratio(results, "pvk_async_conc"),
+        lambda v: v >= 0.90,
+        ">= 0.90x",
+    )
+    add(
+        "portkey_vk sync sequential / raw aiohttp",
+        _ratio(results, "pvk_sync_seq"),
+        lambda v: v >= 0.60,
+        ">= 0.60x",
+    )
+    sync_rate = _median_rate(results, "pvk_sync_seq")
+    httpx_rate = _median_rate(results, "httpx_sync_seq")
+    sync_vs_httpx = None
+    if sync_rate and httpx_rate:
+        # Paired per round, like every other ratio here.
+        mine = next(r for r in results["throughput"] if r["key"] == "pvk_sync_seq")["rates"]
+        theirs = next(r for r in results["throughput"] if r["key"] == "httpx_sync_seq")["rates"]
+        sync_vs_httpx = statistics.median(a / b for a, b in zip(mine, theirs, strict=True))
+    add("portkey_vk sync sequential / raw httpx sync", sync_vs_httpx, lambda v: v > 1.0, "> 1.00x")
+    imports = results.get("imports") or {}
+    if "portkey_vk" in imports and "aiohttp" in imports:
+        pvk, aio = imports["portkey_vk"], imports["aiohttp"]
+        add(
+            "import portkey_vk / import aiohttp",
+            pvk["import_ms_median"] / aio["import_ms_median"],
+            lambda v: v <= 1.15,
+            "<= 1.15x",
+        )
+        add(
+            "RSS after import: portkey_vk - aiohttp (MB)",
+            pvk["rss_mb_median"] - aio["rss_mb_median"],
+            lambda v: v <= 5.0,
+            "<= +5 MB",
+        )
+    official = _median_rate(results, "official_async_conc")
+    mine_conc = _median_rate(results, "pvk_async_conc")
+    if official and mine_conc:
+        add(
+            "portkey_vk async concurrent / official async concurrent",
+            mine_conc / official,
+            lambda v: v >= 10.0,
+            ">= 10x",
+        )
+    return targets
+
+
+def render(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    lines = [
+        f"portkey_vk benchmark: N={meta['n']} per client per round, {meta['rounds']} rounds, "
+        f"Python {meta['python']}, {meta['cpus']} CPUs ({meta['cpu_model']}), "
+        f"load average {meta['loadavg_start']} -> {meta['loadavg_end']}",
+        "",
+        "| client | req/s (median) | min-max | ratio to raw aiohttp (median, min-max) "
+        "| server CPU |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in results["throughput"]:
+        ref = "concurrent" if row["reference"] == "aiohttp_conc" else "sequential"
+        lines.append(
+            f"| {row['client']} | {row['req_per_s_median']:,.0f} | "
+            f"{row['req_per_s_min']:,.0f}-{row['req_per_s_max']:,.0f} | "
+            f"{row['ratio_to_reference']:.2f}x ({row['ratio_min']:.2f}-{row['ratio_max']:.2f}) "
+            f"vs {ref} | {row['server_cpu_share']:.0%} |"
+        )
+    imports = results.get("imports")
+    if imports:
+        aio = imports.get("aiohttp", {}).get("import_ms_median")
+        lines += [
+            "",
+            "| import (fresh process) | ms (median) | min-max | ratio to aiohttp | RSS after |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for module, row in imports.items():
+            ratio = f"{row['import_ms_median'] / aio:.2f}x" if aio and module != "python" else ""
+            name = "(interpreter only)" if module == "python" else f"import {module}"
+            lines.append(
+                f"| {name} | {row['import_ms_median']:.1f} | {row['import_ms_min']:.1f}-"
+                f"{row['import_ms_max']:.1f} | {ratio} | {row['rss_mb_median']:.1f} MB |"
+            )
+    rss = results.get("rss_after_calls")
+    if rss:
+        lines += [
+            "",
+            f"RSS after {meta['rss_calls']:,} sequential calls: "
+            + ", ".join(f"{k} {v:.1f} MB" for k, v in rss.items()),
+        ]
+    structure = results.get("structure")
+    if structure:
+        lines.append(
+            f"Structuring one VirtualKey: {structure['structure_us']:.1f} us "
+            f"(json.loads of its body: {structure['json_loads_us']:.1f} us)"
+        )
+    lines.append(
+        f"Server CPU over the whole run: {results['server_cpu_s']:.1f} s "
+        f"for {results['server_requests']:,} requests"
+    )
+    lines += ["", "| target (issue 6) | goal | this run | met |", "|---|---|---:|---|"]
+    for target in results["targets"]:
+        value = "n/a" if target["value"] is None else f"{target['value']:.2f}"
+        met = {True: "yes", False: "NO", None: "not measured"}[target["met"]]
+        lines.append(f"| {target['target']} | {target['goal']} | {value} | {met} |")
+    return "\n".join(lines)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=HERE.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small N and few rounds: a smoke run")
+    parser.add_argument(
+        "-n",
+        "--requests",
+        type=int,
+        default=None,
+        help="timed calls per client per round (default 2000; quick 400)",
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="default 5; quick 2")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--import-reps", type=int, default=None, help="default 9; quick 3")
+    parser.add_argument("--rss-calls", type=int, default=1000)
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated row keys (raw aiohttp always runs), e.g. "
+        "pvk_async_seq,pvk_async_conc",
+    )
+    parser.add_argument(
+        "--skip-extras",
+        action="store_true",
+        help="throughput only: no import, RSS or structuring measurements",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    n = args.requests or (400 if args.quick else 2000)
+    rounds = args.rounds or (2 if args.quick else 5)
+    import_reps = args.import_reps or (3 if args.quick else 9)
+    only = set(args.only.split(",")) if args.only else None
+
+    sys.path.insert(0, str(HERE))
+    import portkey_vk
+
+    meta = {
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "portkey_vk": portkey_vk.__version__,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "loadavg_start": _loadavg(),
+        "n": n,
+        "rounds": rounds,
+        "concurrency": args.concurrency,
+        "threads": args.threads,
+        "rss_calls": args.rss_calls,
+    }
+    server = Server()
+    results: dict[str, Any] = {"meta": meta}
+    try:
+        cases = build_cases(args.concurrency, args.threads, only)
+        print(f"throughput: {len(cases)} rows x {rounds} rounds, N={n}", flush=True)
+        start_stats = server.stats()
+        run_rounds(server, cases, n, rounds)
+        results["throughput"] = summarise(cases)
+        if not args.skip_extras:
+            print(f"imports: {import_reps} fresh processes per module", flush=True)
+            results["imports"] = measure_imports(import_reps)
+            print(f"RSS after {args.rss_calls} calls", flush=True)
+            results["rss_after_calls"] = measure_rss_after_calls(server, args.rss_calls)
+            results["structure"] = measure_structure()
+        end_stats = server.stats()
+        results["server_cpu_s"] = end_stats["cpu"] - start_stats["cpu"]
+        results["server_requests"] = int(end_stats["requests"] - start_stats["requests"])
+    finally:
+        server.stop()
+    meta["loadavg_end"] = _loadavg()
+    results["targets"] = check_targets(results)
+    table = render(results)
+    print()
+    print(table)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = meta["time"].replace(":", "").replace("+0000", "Z")
+    paths = [RESULTS / f"{stamp}.json", RESULTS / "latest.json"]
+    if args.json:
+        paths.append(args.json)
+    for path in paths:
+        path.write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "latest.md").write_text(table + "\n")
+    print(f"\nwritten: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
