@@ -17,6 +17,7 @@ from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, override
 
 from portkey_vk._errors import APIResponseValidationError
@@ -182,6 +183,34 @@ def _make_optional_hook(tp: object) -> Callable[[object, object], Any]:
     return structure_optional_scalar
 
 
+def _make_tuple_hook(tp: object) -> Callable[[object, object], Any]:
+    """Structure ``tuple[X, ...]`` from a JSON array only.
+
+    cattrs' default iterates anything, so ``{}`` or ``"abc"`` would become a tuple silently.
+    Item errors carry cattrs' index notes so the message still names ``$.rate_limits[1]``.
+    """
+    item_type = get_args(tp)[0]
+    item_hook = converter.get_structure_hook(item_type)
+
+    def structure_tuple(value: object, _: object) -> tuple[Any, ...]:
+        if type(value) is not list:
+            raise TypeError(f"expected an array, got {_json_type(value)}")
+        items = []
+        errors: list[Exception] = []
+        for index, item in enumerate(value):
+            try:
+                items.append(item_hook(item, item_type))
+            except Exception as exc:  # collected, like cattrs' detailed validation
+                note = IterableValidationNote(f"Structuring {tp} @ index {index}", index, item_type)
+                exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError(f"While structuring {tp!r}", errors, tp)  # type: ignore[arg-type]
+        return tuple(items)
+
+    return structure_tuple
+
+
 # cattrs' own scalar handling coerces and its union handling bypasses registered hooks, so every
 # scalar and every `X | None` gets an exact hook. Predicates, not `register_structure_hook(str)`:
 # that dispatches on the MRO and would also catch the str-based enums.
@@ -191,6 +220,7 @@ converter.register_structure_hook_factory(
 converter.register_structure_hook_func(lambda t: _scalar_hook_for(t) is not None,
                                        lambda v, t: _scalar_hook_for(t)(v, t))  # type: ignore[misc]
 converter.register_structure_hook_func(lambda t: t is Any, _structure_any)
+converter.register_structure_hook_factory(lambda t: get_origin(t) is tuple, _make_tuple_hook)
 converter.register_unstructure_hook_func(lambda t: t is datetime, _unstructure_datetime)
 # Per class: cattrs dispatches on the MRO before it tries predicates, and would find str's
 # identity hook for these str-based enums.

@@ -1,0 +1,250 @@
+"""The model layer: structuring, round trips, open enums, dates and validation errors."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+import pytest
+
+from portkey_vk import (
+    APIResponseValidationError,
+    PeriodicReset,
+    RateLimit,
+    RateLimitUnit,
+    SecretMapping,
+    SecretValueFormat,
+    UsageLimits,
+    UsageLimitType,
+    VirtualKey,
+    VirtualKeyStatus,
+)
+from portkey_vk._converter import parse_datetime
+
+SPEC_EXAMPLE: dict[str, Any] = {
+    "name": "Open AI Workspace",
+    "note": "randomness",
+    "status": "active",
+    "usage_limits": {
+        "credit_limit": 10,
+        "type": "cost",
+        "alert_threshold": 8,
+        "periodic_reset": "monthly",
+        "periodic_reset_days": None,
+        "next_usage_reset_at": "2026-05-01T00:00:00Z",
+    },
+    "reset_usage": 0,
+    "created_at": "2024-03-01T10:20:30.123Z",
+    "slug": "open-ai-workspace-1a2b3c",
+    "model_config": {"azureDeploymentConfig": [{"alias": "gpt4"}]},
+    "rate_limits": [{"type": "requests", "unit": "rpm", "value": 100}],
+    "expires_at": None,
+    "secret_mappings": [
+        {
+            "target_field": "key",
+            "secret_reference_id": "my-aws-secret",
+            "secret_key": None,
+            "value_format": "string",
+        }
+    ],
+    "object": "virtual-key",
+    "id": "2c6c7a5e-0000-4000-8000-000000000000",
+    "ai_provider_name": "openai",
+    "key": "sk-****1234",
+    "masked_api_key": "sk-****1234",
+    "integration_id": None,
+    "last_reset_at": None,
+    "tags": {"team": "payments"},
+}
+
+
+def test_spec_example_structures_fully() -> None:
+    vk = VirtualKey.from_dict(SPEC_EXAMPLE)
+    assert vk.usage_limits == UsageLimits(
+        credit_limit=10,
+        type=UsageLimitType.COST,
+        alert_threshold=8,
+        periodic_reset=PeriodicReset.MONTHLY,
+        next_usage_reset_at=datetime(2026, 5, 1, tzinfo=timezone.utc),
+    )
+    assert vk.rate_limits == (RateLimit(type="requests", unit=RateLimitUnit.RPM, value=100),)  # type: ignore[arg-type]
+    assert vk.secret_mappings == (
+        SecretMapping(
+            target_field="key",
+            secret_reference_id="my-aws-secret",
+            value_format=SecretValueFormat.STRING,
+        ),
+    )
+    assert vk.tags == {"team": "payments"}
+    assert vk.extra == {}
+
+
+def test_round_trip_is_exact() -> None:
+    vk = VirtualKey.from_dict(SPEC_EXAMPLE)
+    assert VirtualKey.from_dict(vk.to_dict()) == vk
+    out = vk.to_dict()
+    assert out["status"] == "active"
+    assert type(out["status"]) is str
+    assert out["rate_limits"] == [{"type": "requests", "unit": "rpm", "value": 100}]
+    assert out["created_at"] == "2024-03-01T10:20:30.123000+00:00"
+
+
+def test_everything_is_optional() -> None:
+    vk = VirtualKey.from_dict({})
+    assert vk == VirtualKey()
+    assert VirtualKey.from_dict({name: None for name in SPEC_EXAMPLE}) == VirtualKey()
+
+
+def test_unknown_keys_are_kept_at_every_level() -> None:
+    data = {
+        **SPEC_EXAMPLE,
+        "future_field": [1, {"a": None}],
+        "extra": "a real field called extra",
+        "usage_limits": {"credit_limit": 5, "new_limit_kind": "x"},
+        "rate_limits": [{"value": 1, "burst": 3}],
+        "secret_mappings": [{"target_field": "key", "rotation": "daily"}],
+    }
+    vk = VirtualKey.from_dict(data)
+    assert vk.extra == {"future_field": [1, {"a": None}], "extra": "a real field called extra"}
+    assert vk.usage_limits is not None
+    assert vk.usage_limits.extra == {"new_limit_kind": "x"}
+    out = vk.to_dict()
+    assert out["future_field"] == [1, {"a": None}]
+    assert out["extra"] == "a real field called extra"
+    assert out["usage_limits"]["new_limit_kind"] == "x"
+    assert out["rate_limits"][0]["burst"] == 3
+    assert out["secret_mappings"][0]["rotation"] == "daily"
+    assert VirtualKey.from_dict(out) == vk
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "enum_cls"),
+    [
+        ("status", "archived", VirtualKeyStatus),
+        ("object", "virtual-key-v2", None),
+    ],
+)
+def test_unknown_enum_values_are_accepted_and_round_trip(
+    field: str, value: str, enum_cls: type | None
+) -> None:
+    vk = VirtualKey.from_dict({field: value})
+    member = getattr(vk, field)
+    assert member == value
+    assert str(member) == value
+    assert not member.known
+    if enum_cls is not None:
+        assert isinstance(member, enum_cls)
+        assert enum_cls(value) is member
+    assert vk.to_dict()[field] == value
+    assert VirtualKey.from_dict(vk.to_dict()) == vk
+
+
+def test_nested_unknown_enum_values() -> None:
+    vk = VirtualKey.from_dict(
+        {
+            "usage_limits": {"type": "requests", "periodic_reset": "daily"},
+            "rate_limits": [{"type": "images", "unit": "rps"}],
+            "secret_mappings": [{"value_format": "yaml"}],
+        }
+    )
+    assert vk.usage_limits is not None
+    assert vk.usage_limits.type == "requests"
+    assert vk.usage_limits.periodic_reset == "daily"
+    assert vk.rate_limits is not None
+    assert vk.rate_limits[0].unit == "rps"
+    assert vk.secret_mappings is not None
+    assert vk.secret_mappings[0].value_format == "yaml"
+    assert VirtualKey.from_dict(vk.to_dict()) == vk
+
+
+def test_known_enum_members_compare_to_strings() -> None:
+    assert VirtualKeyStatus.ACTIVE == "active"
+    assert VirtualKeyStatus("exhausted") is VirtualKeyStatus.EXHAUSTED
+    assert VirtualKeyStatus.ACTIVE.known
+    assert f"{VirtualKeyStatus.ACTIVE}" == "active"
+    assert repr(VirtualKeyStatus.ACTIVE) == "<VirtualKeyStatus.ACTIVE: 'active'>"
+    with pytest.raises(ValueError):
+        VirtualKeyStatus(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-02T03:04:05Z", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        ("2024-01-02T03:04:05z", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        ("2024-01-02T03:04:05.1Z", datetime(2024, 1, 2, 3, 4, 5, 100000, tzinfo=timezone.utc)),
+        (
+            "2024-01-02T03:04:05.123456789Z",
+            datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc),
+        ),
+        (
+            "2024-01-02T03:04:05.12+05:30",
+            datetime(2024, 1, 2, 3, 4, 5, 120000, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        ),
+        (
+            "2024-01-02T03:04:05-0700",
+            datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-7))),
+        ),
+        ("2024-01-02T03:04:05+02", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))),
+        ("2024-01-02 03:04:05", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        ("2024-01-02T03:04", datetime(2024, 1, 2, 3, 4, tzinfo=timezone.utc)),
+    ],
+)
+def test_dates_become_aware_datetimes(text: str, expected: datetime) -> None:
+    parsed = parse_datetime(text)
+    assert parsed == expected
+    assert parsed.tzinfo is not None
+    assert parsed.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"created_at": "yesterday"}, "$.created_at"),
+        ({"created_at": 1700000000}, "$.created_at"),
+        ({"expires_at": "2024-13-45T00:00:00Z"}, "$.expires_at"),
+        ({"name": 5}, "$.name"),
+        ({"status": 1}, "$.status"),
+        ({"reset_usage": "0"}, "$.reset_usage"),
+        ({"reset_usage": True}, "$.reset_usage"),
+        ({"model_config": []}, "$.model_config"),
+        ({"usage_limits": []}, "$.usage_limits"),
+        ({"usage_limits": {"periodic_reset_days": 1.5}}, "$.usage_limits.periodic_reset_days"),
+        ({"rate_limits": {}}, "$.rate_limits"),
+        ({"rate_limits": [None]}, "$.rate_limits[0]"),
+        ({"secret_mappings": [{"secret_reference_id": 7}]}, "$.secret_mappings[0].secret_reference_id"),
+    ],
+)
+def test_wrong_types_name_the_field_path(data: dict[str, Any], path: str) -> None:
+    with pytest.raises(APIResponseValidationError) as info:
+        VirtualKey.from_dict(data)
+    assert f"@ {path}" in info.value.message
+    assert info.value.body == data
+
+
+def test_integral_floats_are_ints() -> None:
+    vk = VirtualKey.from_dict({"rate_limits": [{"value": 100.0}]})
+    assert vk.rate_limits is not None
+    assert vk.rate_limits[0].value == 100
+    assert type(vk.rate_limits[0].value) is int
+
+
+def test_models_are_frozen_and_slotted() -> None:
+    vk = VirtualKey(slug="x")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        vk.slug = "y"  # type: ignore[misc]
+    assert not hasattr(vk, "__dict__")
+
+
+def test_repr_hides_the_provider_key_and_extras() -> None:
+    vk = VirtualKey.from_dict({"key": "sk-live-provider-secret", "shadow": "sk-extra-secret"})
+    assert "sk-live-provider-secret" not in repr(vk)
+    assert "sk-extra-secret" not in repr(vk)
+    assert vk.key == "sk-live-provider-secret"
+
+
+def test_nested_models_have_from_dict_too() -> None:
+    limits = UsageLimits.from_dict({"credit_limit": 3, "type": "tokens"})
+    assert limits.type is UsageLimitType.TOKENS
+    assert UsageLimits.from_dict(limits.to_dict()) == limits
