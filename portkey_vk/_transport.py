@@ -8,6 +8,7 @@ Nothing above this module sees aiohttp: resources hand it a config and a path an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import math
@@ -173,36 +174,28 @@ class AsyncTransport:
         """Whether :meth:`aclose` was called."""
         return self._closed
 
-    def _session_for_running_loop(self) -> aiohttp.ClientSession:
+    async def _open_session(self) -> aiohttp.ClientSession:
+        """Create the session for the running loop, retiring one bound to another loop."""
         loop = asyncio.get_running_loop()
-        session = self._session
-        if session is not None and self._loop is loop:
-            return session
         if self._closed:
             raise PortkeyError("This client is closed; create a new one.")
-        if session is not None:
-            self._retire(session)
-        connector = aiohttp.TCPConnector(
-            limit=self._connection_limit,
-            ssl=self._ssl,
-            enable_cleanup_closed=False,
-        )
+        if self._session is not None:
+            await self._retire(self._session)
+        connector = aiohttp.TCPConnector(limit=self._connection_limit, ssl=self._ssl)
         session = aiohttp.ClientSession(
             connector=connector,
             # Proxies are resolved by _proxy_for; trust_env would also read ~/.netrc.
             trust_env=False,
             # Each request passes its own bounded timeout; this is only a backstop.
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=None),
-            auto_decompress=True,
             skip_auto_headers=("User-Agent",),
-            raise_for_status=False,
         )
         self._session = session
         self._loop = loop
         self._pid = os.getpid()
         return session
 
-    def _retire(self, session: aiohttp.ClientSession) -> None:
+    async def _retire(self, session: aiohttp.ClientSession) -> None:
         old_loop = self._loop
         if os.getpid() != self._pid:
             _ABANDONED.append(session)
@@ -213,8 +206,13 @@ class AsyncTransport:
                 "(the sync facade) from threads."
             )
         else:
-            # Its loop is gone, and so are its connections; detach so that it reports closed.
+            # Its loop ended without close(): recover, closing what can still be closed. The
+            # old loop's sockets can only be reclaimed by the garbage collector now.
+            connector = session.connector
             session.detach()
+            if connector is not None:
+                with contextlib.suppress(Exception):
+                    await connector.close()
         self._session = None
 
     async def aclose(self) -> None:
@@ -295,7 +293,9 @@ class AsyncTransport:
         attempt: int,
     ) -> RawResponse:
         """One attempt, following same-origin redirects; raises typed errors only."""
-        session = self._session_for_running_loop()
+        session = self._session
+        if session is None or self._loop is not asyncio.get_running_loop():
+            session = await self._open_session()
         started = time.monotonic()
         for _ in range(MAX_REDIRECTS + 1):
             try:
