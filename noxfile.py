@@ -98,3 +98,17 @@ def demo(session: nox.Session) -> None:
     """The main job, offline: start the bundled fake control plane and read a key from it."""
     session.install(".")
     session.run("portkey-vk", "demo")
+
+
+@nox.session(python="3.11")
+def generate(session: nox.Session) -> None:
+    """Regenerate the sync facade, portkey_vk/_sync.py, from the async classes."""
+    _install(session, editable=True)
+    session.run("python", "scripts/generate_sync.py")
+
+
+@nox.session(python="3.11")
+def generate_check(session: nox.Session) -> None:
+    """Fail if the committed sync facade is stale (its generator would change it)."""
+    _install(session, editable=True)
+    session.run("python", "scripts/generate_sync.py", "--check")

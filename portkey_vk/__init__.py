@@ -44,6 +44,7 @@ from portkey_vk._models import (
     VirtualKeyStatus,
 )
 from portkey_vk._response import AsyncAPIResponse
+from portkey_vk._sync import APIResponse, Portkey
 from portkey_vk._version import __version__
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "APIConnectionError",
     "APIError",
+    "APIResponse",
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
@@ -65,6 +67,7 @@ __all__ = [
     "PaymentRequiredError",
     "PeriodicReset",
     "PermissionDeniedError",
+    "Portkey",
     "PortkeyError",
     "RateLimit",
     "RateLimitError",

@@ -96,11 +96,11 @@ class AsyncAPIResponse:
         return self._raw.body
 
     def text(self) -> str:
-        """The body decoded as UTF-8 (invalid bytes replaced)."""
+        """Return the body decoded as UTF-8 (invalid bytes replaced)."""
         return self._raw.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        """The body parsed as JSON, without model validation.
+        """Return the body parsed as JSON, without model validation.
 
         Raises:
             APIResponseValidationError: the body is not JSON.
