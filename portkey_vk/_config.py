@@ -129,7 +129,7 @@ def _resolve_base_url(base_url: str | None) -> URL:
 
 
 def encode_path_segment(value: str) -> str:
-    """Percent-encode ``value`` as exactly one path segment.
+    r"""Percent-encode ``value`` as exactly one path segment.
 
     Everything outside RFC 3986's unreserved set is encoded (``/``, ``?``, ``#``, ``%``, ``\\``,
     spaces, non-ASCII), and a segment of only dots is encoded too so that no server or proxy

@@ -77,10 +77,11 @@ class APIError(PortkeyError):
 
 
 class APIConnectionError(APIError):
-    """No usable response arrived: connection refused or reset, DNS failure, a server that
-    disconnected mid-answer, or a redirect the SDK refused to follow.
+    """No usable response arrived.
 
-    Retried (up to ``max_retries``) unless it is a refused redirect.
+    Connection refused or reset, DNS failure, a server that disconnected mid-answer, or a
+    redirect the SDK refused to follow. Retried (up to ``max_retries``) unless it is a refused
+    redirect.
     """
 
     def __init__(

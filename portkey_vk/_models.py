@@ -133,7 +133,7 @@ class _Model:
             APIResponseValidationError: a known field has the wrong type; the message names
                 the field path.
         """
-        from portkey_vk._converter import structure
+        from portkey_vk._converter import structure  # noqa: PLC0415 - it imports this module
 
         return structure(data, cls)
 
@@ -143,7 +143,7 @@ class _Model:
         Dates are ISO 8601 strings, enums their string values, and keys the model did not know
         are returned unchanged.
         """
-        from portkey_vk._converter import unstructure
+        from portkey_vk._converter import unstructure  # noqa: PLC0415 - it imports this module
 
         return unstructure(self)
 

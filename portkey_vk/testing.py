@@ -32,6 +32,7 @@ from urllib.parse import unquote
 
 import attrs
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from portkey_vk._config import API_KEY_HEADER, REDACTED
 from portkey_vk._models import VirtualKey
@@ -49,7 +50,8 @@ class RecordedRequest:
     Attributes:
         method: the HTTP method.
         path: the raw (still percent-encoded) path, e.g. ``/v1/virtual-keys/a%2Fb``.
-        headers: the request headers; the API key is hidden from ``repr`` only.
+        headers: the request headers (case-insensitive); the API key is hidden from ``repr``
+            only.
         slug: the decoded slug, for virtual-key requests.
     """
 
@@ -215,9 +217,13 @@ class FakePortkey:
             slug = unquote(raw_path[len(prefix) :], errors="replace")
         with self._lock:
             self._requests.append(
-                RecordedRequest(request.method, raw_path, dict(request.headers), slug)
+                RecordedRequest(
+                    request.method, raw_path, CIMultiDictProxy(CIMultiDict(request.headers)), slug
+                )
             )
-            self._peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+            self._peers.add(
+                request.transport.get_extra_info("peername") if request.transport else None
+            )
             delay = self._delays.popleft() if self._delays else 0.0
             scripted = self._script.popleft() if self._script else None
             stored = self._keys.get(slug) if slug is not None else None
@@ -259,6 +265,7 @@ class FakePortkey:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        self._port = None
 
     async def __aenter__(self) -> FakePortkey:
         await self._astart()
@@ -307,6 +314,7 @@ class FakePortkey:
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         self._thread_loop = self._thread = None
+        self._port = None
 
     def __enter__(self) -> FakePortkey:
         return self.start()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import pytest
 
-from portkey_vk import AsyncPortkey, VirtualKey
+from portkey_vk import AsyncPortkey, Portkey, VirtualKey
 from portkey_vk.testing import FakePortkey
 
 
@@ -80,7 +81,39 @@ class AsyncSurface:
         return self.client._transport.connection_count()
 
 
-SURFACES: dict[str, Callable[..., Any]] = {"async": AsyncSurface.create}
+class SyncSurface:
+    """Drives the generated sync facade, Portkey, exactly as a script would."""
+
+    name = "sync"
+
+    def __init__(self, client: Portkey) -> None:
+        self.client = client
+
+    @classmethod
+    def create(cls, **kwargs: Any) -> SyncSurface:
+        return cls(Portkey(**kwargs))
+
+    def retrieve(self, slug: str, **kwargs: Any) -> VirtualKey:
+        return self.client.virtual_keys.retrieve(slug, **kwargs)
+
+    def retrieve_raw(self, slug: str, **kwargs: Any) -> tuple[Any, VirtualKey]:
+        raw = self.client.virtual_keys.with_raw_response.retrieve(slug, **kwargs)
+        return raw, raw.parse()
+
+    def with_options(self, **kwargs: Any) -> SyncSurface:
+        return SyncSurface(self.client.with_options(**kwargs))
+
+    def close(self) -> None:
+        self.client.close()
+
+    def connection_count(self) -> int:
+        return self.client._async._transport.connection_count()
+
+
+SURFACES: dict[str, Callable[..., Any]] = {
+    "async": AsyncSurface.create,
+    "sync": SyncSurface.create,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -136,8 +169,6 @@ def client(make_client: Callable[..., Surface]) -> Surface:
 
 def unused_port() -> int:
     """A loopback port with nothing listening (bound, then released)."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -93,7 +93,7 @@ def test_round_trip_is_exact() -> None:
 def test_everything_is_optional() -> None:
     vk = VirtualKey.from_dict({})
     assert vk == VirtualKey()
-    assert VirtualKey.from_dict({name: None for name in SPEC_EXAMPLE}) == VirtualKey()
+    assert VirtualKey.from_dict(dict.fromkeys(SPEC_EXAMPLE)) == VirtualKey()
 
 
 def test_unknown_keys_are_kept_at_every_level() -> None:
@@ -186,7 +186,10 @@ def test_known_enum_members_compare_to_strings() -> None:
             "2024-01-02T03:04:05-0700",
             datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-7))),
         ),
-        ("2024-01-02T03:04:05+02", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))),
+        (
+            "2024-01-02T03:04:05+02",
+            datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2))),
+        ),
         ("2024-01-02 03:04:05", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
         ("2024-01-02T03:04", datetime(2024, 1, 2, 3, 4, tzinfo=timezone.utc)),
     ],
@@ -213,7 +216,10 @@ def test_dates_become_aware_datetimes(text: str, expected: datetime) -> None:
         ({"usage_limits": {"periodic_reset_days": 1.5}}, "$.usage_limits.periodic_reset_days"),
         ({"rate_limits": {}}, "$.rate_limits"),
         ({"rate_limits": [None]}, "$.rate_limits[0]"),
-        ({"secret_mappings": [{"secret_reference_id": 7}]}, "$.secret_mappings[0].secret_reference_id"),
+        (
+            {"secret_mappings": [{"secret_reference_id": 7}]},
+            "$.secret_mappings[0].secret_reference_id",
+        ),
     ],
 )
 def test_wrong_types_name_the_field_path(data: dict[str, Any], path: str) -> None:

@@ -307,9 +307,7 @@ def test_timeouts_are_retried_and_a_later_attempt_can_succeed(
     assert len(fake.requests) == 2
 
 
-def test_per_call_timeout_overrides_the_clients(
-    fake: FakePortkey, make_client: MakeClient
-) -> None:
+def test_per_call_timeout_overrides_the_clients(fake: FakePortkey, make_client: MakeClient) -> None:
     fake.add_virtual_key("k")
     client = make_client(timeout=30, max_retries=0)
     fake.delay_next(2.0)
@@ -371,9 +369,7 @@ def test_repr_shows_settings_never_the_key(fake: FakePortkey, client: Surface) -
     assert fake.api_key not in repr(client.client.with_options(timeout=1))
 
 
-def test_raw_response_exposes_status_headers_request_id(
-    fake: FakePortkey, client: Surface
-) -> None:
+def test_raw_response_exposes_status_headers_request_id(fake: FakePortkey, client: Surface) -> None:
     fake.add_virtual_key("k", name="raw")
     raw, parsed = client.retrieve_raw("k")
     assert raw.status_code == 200

@@ -10,7 +10,9 @@ import pytest
 from portkey_vk._transport import retry_delay
 
 
-@pytest.mark.parametrize(("attempt", "nominal"), [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)])
+@pytest.mark.parametrize(
+    ("attempt", "nominal"), [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]
+)
 def test_backoff_doubles_to_a_cap_with_jitter(attempt: int, nominal: float) -> None:
     delays = {retry_delay(attempt, None) for _ in range(200)}
     assert all(0.75 * nominal <= d <= nominal for d in delays)

@@ -27,7 +27,8 @@ _CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 def _validate_slug(slug: object) -> str:
     if not isinstance(slug, str):
-        raise ValueError(f"slug must be a str, got {type(slug).__name__}")
+        # ValueError, not TypeError: callers catch one class for every refused slug.
+        raise ValueError(f"slug must be a str, got {type(slug).__name__}")  # noqa: TRY004
     if not slug:
         raise ValueError("slug must not be empty")
     if _CONTROL_CHARS.search(slug):
