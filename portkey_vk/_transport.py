@@ -1,5 +1,4 @@
-"""The HTTP layer: the aiohttp session's lifecycle, one attempt, the retry loop, and the mapping
-of every failure to a typed error.
+"""The HTTP layer: session lifecycle, one attempt, the retry loop, failures to typed errors.
 
 Nothing above this module sees aiohttp: resources hand it a config and a path and get back a
 :class:`RawResponse` with a 2xx status, or one of :mod:`portkey_vk._errors`' exceptions.
@@ -8,6 +7,7 @@ Nothing above this module sees aiohttp: resources hand it a config and a path an
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.utils
 import logging
@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Final
 
 import aiohttp
@@ -40,7 +41,10 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncTransport", "RawResponse", "retry_delay"]
 
-log: Final = logging.getLogger("portkey_vk")
+from portkey_vk._logging import logger as log
+from portkey_vk._logging import redacted_headers, setup_from_env
+
+setup_from_env()
 
 INITIAL_RETRY_DELAY: Final = 0.5
 MAX_RETRY_DELAY: Final = 8.0
@@ -125,7 +129,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return value
 
 
-def _proxy_for(url: URL) -> tuple[str | None, aiohttp.BasicAuth | None]:
+def _proxy_for(url: URL) -> tuple[str | None, dict[str, str] | None]:
     """Resolve ``HTTP(S)_PROXY``/``NO_PROXY`` for ``url``, once, the way httpx does.
 
     aiohttp's own ``trust_env=True`` would also read ``~/.netrc`` and attach its credentials,
@@ -135,16 +139,21 @@ def _proxy_for(url: URL) -> tuple[str | None, aiohttp.BasicAuth | None]:
     proxies = urllib.request.getproxies_environment()
     proxy = proxies.get(url.scheme) or proxies.get("all")
     host = url.host or ""
-    if not proxy or urllib.request.proxy_bypass_environment(host, proxies):
+    # Not in typeshed, but public and documented alongside getproxies_environment.
+    bypass = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009
+    if not proxy or bypass(host, proxies):
         return None, None
     if "://" not in proxy:
         proxy = "http://" + proxy
     proxy_url = URL(proxy)
-    auth = None
+    headers = None
     if proxy_url.user:
-        auth = aiohttp.BasicAuth(proxy_url.user, proxy_url.password or "")
+        # A header, not aiohttp.BasicAuth: that class is deprecated (a DeprecationWarning on
+        # every client built behind an authenticating proxy) and limited to latin-1.
+        credentials = f"{proxy_url.user}:{proxy_url.password or ''}".encode()
+        headers = {"Proxy-Authorization": "Basic " + base64.b64encode(credentials).decode()}
         proxy_url = proxy_url.with_user(None)
-    return str(proxy_url), auth
+    return str(proxy_url), headers
 
 
 class AsyncTransport:
@@ -167,7 +176,10 @@ class AsyncTransport:
         self._closed = False
         self._ssl = True if ssl is None else ssl
         self._connection_limit = connection_limit
-        self._proxy, self._proxy_auth = _proxy_for(base_url)
+        self._proxy, self._proxy_headers = _proxy_for(base_url)
+        # aiohttp sends proxy_headers only in an https CONNECT; a plain-http request goes to the
+        # proxy itself, so its credentials ride on the request (the proxy consumes them).
+        self._request_proxy_headers = self._proxy_headers if base_url.scheme == "http" else None
 
     @property
     def closed(self) -> bool:
@@ -257,6 +269,8 @@ class AsyncTransport:
     ) -> RawResponse:
         """GET ``url`` with retries; return a 2xx :class:`RawResponse` or raise a typed error."""
         headers = config.headers if not extra_headers else {**config.headers, **extra_headers}
+        if self._request_proxy_headers:
+            headers = {**headers, **self._request_proxy_headers}
         client_timeout = (
             config.client_timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
         )
@@ -298,6 +312,9 @@ class AsyncTransport:
             session = await self._open_session()
         started = time.monotonic()
         for _ in range(MAX_REDIRECTS + 1):
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("GET %s headers=%s", url, redacted_headers(headers))
+            error: APIConnectionError | None = None
             try:
                 async with session.get(
                     url,
@@ -305,33 +322,34 @@ class AsyncTransport:
                     timeout=client_timeout,
                     allow_redirects=False,
                     proxy=self._proxy,
-                    proxy_auth=self._proxy_auth,
+                    proxy_headers=self._proxy_headers,
                 ) as resp:
                     body = await resp.read()
                     status = resp.status
                     resp_headers = resp.headers
             except asyncio.CancelledError:
                 raise
-            except TimeoutError as exc:
-                raise APITimeoutError(
-                    f"Request timed out after {client_timeout.total}s: GET {url}",
-                    method="GET",
-                    url=str(url),
-                ) from exc
             except Exception as exc:
-                # aiohttp raises many types (ClientError, OSError, parser errors, ValueError for
-                # odd headers); callers get exactly one, with a message that keeps the cause.
-                raise APIConnectionError(
-                    f"Connection error: GET {url}: {redact(_describe(exc), config.api_key)}",
-                    method="GET",
-                    url=str(url),
-                ) from exc
+                error = _connection_error(exc, client_timeout, url, config.api_key)
             elapsed = time.monotonic() - started
+            if error is not None:
+                if log.isEnabledFor(logging.INFO):
+                    log.info(
+                        "GET %s -> %s (attempt %d, %.1f ms)",
+                        url,
+                        type(error).__name__,
+                        attempt + 1,
+                        elapsed * 1e3,
+                    )
+                # Raised outside the except block so that aiohttp's error is not also kept as
+                # __context__: _connection_error chose a cause that holds no request headers.
+                raise error
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "GET %s -> %d (attempt %d, %.1f ms)", url, status, attempt + 1, elapsed * 1e3
                 )
             if 200 <= status < 300:
+                body, resp_headers = _scrub(config.api_key, body, resp_headers)
                 return RawResponse(status, resp_headers, body, url, elapsed)
             if status in _REDIRECT_STATUSES and "Location" in resp_headers:
                 url = self._redirect_target(config, url, resp_headers["Location"])
@@ -341,6 +359,11 @@ class AsyncTransport:
 
     @staticmethod
     def _redirect_target(config: ClientConfig, url: URL, location: str) -> URL:
+        if config.api_key in location:
+            # Following it would put the key into a URL, and from there into logs and errors.
+            raise _redirect_refusal(
+                f"Refused a redirect whose Location holds the API key: {url}", url
+            )
         try:
             target = url.join(URL(location))
         except (ValueError, TypeError) as exc:
@@ -379,6 +402,51 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _connection_error(
+    exc: Exception, client_timeout: aiohttp.ClientTimeout, url: URL, key: str
+) -> APIConnectionError:
+    # aiohttp raises many types (ClientError, OSError, parser errors, ValueError for odd
+    # headers); callers get exactly one, with a message that keeps the cause.
+    error: APIConnectionError
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        error = APITimeoutError(
+            f"Request timed out after {client_timeout.total}s: GET {url}",
+            method="GET",
+            url=str(url),
+        )
+    else:
+        error = APIConnectionError(
+            f"Connection error: GET {url}: {redact(_describe(exc), key)}",
+            method="GET",
+            url=str(url),
+        )
+    cause: BaseException | None = exc
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # Its repr embeds request_info, whose headers hold the API key; its own cause (the
+        # parser's error) says what went wrong without them.
+        cause = exc.__cause__
+    error.__cause__ = cause
+    return error
+
+
+def _scrub(
+    key: str, body: bytes, headers: CIMultiDictProxy[str]
+) -> tuple[bytes, CIMultiDictProxy[str]]:
+    """Return ``body`` and ``headers`` with the API key replaced by ``[REDACTED]``.
+
+    A hostile or buggy server echoing the key must not put it into an exception, a model or a
+    log line.
+    """
+    secret = key.encode()
+    if secret in body:
+        body = body.replace(secret, REDACTED.encode())
+    if any(key in value for value in headers.values()):
+        headers = CIMultiDictProxy(
+            CIMultiDict((name, redact(value, key)) for name, value in headers.items())
+        )
+    return body, headers
+
+
 def _status_error(
     config: ClientConfig,
     status: int,
@@ -386,16 +454,8 @@ def _status_error(
     raw: bytes,
     url: URL,
 ) -> APIStatusError:
-    key = config.api_key
-    if key.encode() in raw:
-        # A hostile or buggy server echoing the key must not put it in an exception.
-        raw = raw.replace(key.encode(), REDACTED.encode())
+    raw, safe_headers = _scrub(config.api_key, raw, headers)
     body, message, code = parse_error_body(raw)
-    safe_headers: Mapping[str, str] = headers
-    if any(key in value for value in headers.values()):
-        safe_headers = CIMultiDictProxy(
-            CIMultiDict((name, redact(value, key)) for name, value in headers.items())
-        )
     if message is None:
         message = _default_message(status)
     cls = status_error_class(status)
@@ -405,7 +465,7 @@ def _status_error(
         error_code=code,
         body=body,
         headers=safe_headers,
-        request_id=request_id_of(headers),
+        request_id=request_id_of(safe_headers),
         method="GET",
         url=str(url),
     )
@@ -413,9 +473,6 @@ def _status_error(
 
 def _default_message(status: int) -> str:
     try:
-        from http import HTTPStatus
-
         return HTTPStatus(status).phrase
     except ValueError:
         return "HTTP error"
-

@@ -19,6 +19,7 @@ import collections
 import functools
 import json
 import socket
+import ssl as _ssl
 import struct
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -27,11 +28,13 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 import attrs
+from yarl import URL
 
 from portkey_vk import AsyncPortkey
 
 __all__ = [
     "API_KEY",
+    "ForwardProxy",
     "HostileServer",
     "Request",
     "assert_pool_clean",
@@ -179,7 +182,13 @@ def hang() -> Behaviour:
 class HostileServer:
     """A raw HTTP/1.1 server on 127.0.0.1 that plays a script of :data:`Behaviour` s."""
 
-    def __init__(self, *script: Behaviour, default: Behaviour | None = None) -> None:
+    def __init__(
+        self,
+        *script: Behaviour,
+        default: Behaviour | None = None,
+        ssl: _ssl.SSLContext | None = None,
+    ) -> None:
+        self.ssl = ssl
         self.script: collections.deque[Behaviour] = collections.deque(script)
         self.default = default or ok()
         self.requests: list[Request] = []
@@ -190,7 +199,8 @@ class HostileServer:
         self.port = 0
 
     def base_url(self, host: str = "127.0.0.1", path: str = "/v1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        scheme = "https" if self.ssl else "http"
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def then(self, *behaviours: Behaviour) -> None:
         self.script.extend(behaviours)
@@ -227,7 +237,7 @@ class HostileServer:
                 writer.close()
 
     async def __aenter__(self) -> HostileServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -243,6 +253,71 @@ class HostileServer:
         for writer in list(self._writers):
             writer.transport.abort()
         await asyncio.wait_for(self._server.wait_closed(), 5)
+
+
+class ForwardProxy:
+    """A minimal HTTP forward proxy on 127.0.0.1 that records what it was asked to relay.
+
+    Absolute-form requests (``GET http://host/path``) are relayed to the origin; ``CONNECT``
+    opens a blind tunnel (for https). Either way the first request head is kept in
+    :attr:`requests`, so a test can see that a client went through the proxy, and with which
+    headers (``Proxy-Authorization``).
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            writer.close()
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, version = lines[0].split(" ", 2)
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, value in (line.split(":", 1) for line in lines[1:] if ":" in line)
+        }
+        self.requests.append(Request(method, target, headers, len(self.requests), time.monotonic()))
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            url = URL(target)
+            up_reader, up_writer = await asyncio.open_connection(url.host, url.port)
+            kept = [line for line in lines[1:] if not line.lower().startswith("proxy-")]
+            rewritten = "\r\n".join([f"{method} {url.raw_path_qs} {version}", *kept])
+            up_writer.write(rewritten.encode("latin-1"))
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    async def __aenter__(self) -> ForwardProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await asyncio.wait_for(self._server.wait_closed(), 5)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
 
 
 def client_for(base_url: str, **options: Any) -> AsyncPortkey:
