@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import nox
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 ROOT = Path(__file__).parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
@@ -48,10 +54,6 @@ def _install(session: nox.Session, *groups: str, editable: bool = False) -> None
 
 
 def _group_requirements(group: str) -> list[str]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     return list(data["dependency-groups"][group])
 
@@ -112,3 +114,48 @@ def generate_check(session: nox.Session) -> None:
     """Fail if the committed sync facade is stale (its generator would change it)."""
     _install(session, editable=True)
     session.run("python", "scripts/generate_sync.py", "--check")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the docs site into site/ with `mkdocs build --strict` (a broken link fails it)."""
+    session.install(*_group_requirements("docs"))
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The benchmark suite against raw aiohttp and portkey-ai (`-- --quick` for a smoke run)."""
+    session.install(".[bench]")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def build(session: nox.Session) -> None:
+    """Build the sdist and wheel, `twine check` them, and install each in a clean venv."""
+    session.install(*_group_requirements("release"))
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    artifacts = sorted(str(path) for path in dist.iterdir())
+    session.run("twine", "check", "--strict", *artifacts)
+    for artifact in artifacts:
+        venv = tmp / ("venv-" + ("wheel" if artifact.endswith(".whl") else "sdist"))
+        session.run("python", "-m", "venv", "--clear", str(venv))
+        python = str(venv / "bin" / "python")
+        session.run(python, "-m", "pip", "install", "--quiet", artifact, external=True)
+        # From an empty directory, so the source tree cannot stand in for the installed copy.
+        with session.chdir(tmp):
+            session.run(python, "-m", "portkey_vk", "--version", external=True)
+            session.run(python, "-c", _INSTALLED_CHECK, external=True)
+
+
+_INSTALLED_CHECK = """
+import importlib.metadata as md, importlib.resources as res, portkey_vk
+assert res.files("portkey_vk").joinpath("py.typed").is_file(), "py.typed is not shipped"
+assert md.version("portkey-vk") == portkey_vk.__version__
+plugins = [ep.value for ep in md.entry_points(group="pytest11")]
+assert "portkey_vk.pytest_plugin" in plugins, plugins
+print("installed", portkey_vk.__version__, "from", portkey_vk.__file__)
+"""

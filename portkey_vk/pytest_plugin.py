@@ -14,10 +14,6 @@ for the fixtures by name with no setup::
         vk = await async_portkey_client.virtual_keys.retrieve(slug="openai-prod")
 
 Every fixture is function-scoped: each test gets a fresh, empty fake.
-
-The SDK is imported inside the fixtures, never when pytest loads this plugin, so that coverage
-measurement of projects that use ``portkey_vk`` (pytest-cov starts after plugins load) sees its
-module-level code run, and so that a test session that never asks for a fixture pays nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +23,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from portkey_vk import AsyncPortkey, Portkey
+
 if TYPE_CHECKING:
-    from portkey_vk import AsyncPortkey, Portkey
     from portkey_vk.testing import FakePortkey
 
 __all__ = ["async_portkey_client", "portkey_client", "portkey_fake"]
@@ -42,7 +39,9 @@ def portkey_fake() -> Iterator[FakePortkey]:
     ``portkey_fake.add_virtual_key(slug=..., **fields)``, script failures with ``fail_next``
     and slowness with ``delay_next``, and inspect what it received in ``requests``.
     """
-    from portkey_vk.testing import FakePortkey
+    # Imported here, not at the top: it loads aiohttp's server half, which every pytest session
+    # of every project with portkey-vk installed would otherwise pay for.
+    from portkey_vk.testing import FakePortkey  # noqa: PLC0415
 
     with FakePortkey() as fake:
         yield fake
@@ -51,8 +50,6 @@ def portkey_fake() -> Iterator[FakePortkey]:
 @pytest.fixture
 def portkey_client(portkey_fake: FakePortkey) -> Iterator[Portkey]:
     """A sync :class:`~portkey_vk.Portkey` pointed at ``portkey_fake``, closed after the test."""
-    from portkey_vk import Portkey
-
     with Portkey(api_key=portkey_fake.api_key, base_url=portkey_fake.base_url) as client:
         yield client
 
@@ -77,7 +74,5 @@ async def async_portkey_client(
     For async tests run by anyio's pytest plugin (``@pytest.mark.anyio``), on its asyncio
     backend.
     """
-    from portkey_vk import AsyncPortkey
-
     async with AsyncPortkey(api_key=portkey_fake.api_key, base_url=portkey_fake.base_url) as client:
         yield client
