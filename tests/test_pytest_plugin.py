@@ -125,6 +125,15 @@ def test_scripted_failures_reach_the_user_s_code(pytester: pytest.Pytester) -> N
     result.assert_outcomes(passed=1)
 
 
+def test_the_readme_s_example_test_passes(pytester: pytest.Pytester) -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [
+        b for b in re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL) if "def test_" in b
+    ]
+    assert len(blocks) == 1, "README.md shows one example test"
+    run(pytester, blocks[0]).assert_outcomes(passed=1)
+
+
 def test_the_example_test_file_in_the_docs_passes(pytester: pytest.Pytester) -> None:
     # docs/testing.md shows a whole test module; it must pass as users would run it.
     text = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
