@@ -1,0 +1,163 @@
+"""The converter's fast path must be invisible: same models, same errors, as cattrs' own path.
+
+``structure`` first tries one generated function per model and falls back to the detailed cattrs
+converter on any doubt. These tests feed both the same (often wrong) JSON and require identical
+results, down to value types (``1`` vs ``1.0``) and enum members.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, get_args
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portkey_vk import APIResponseValidationError, RateLimit, SecretMapping, UsageLimits, VirtualKey
+from portkey_vk._converter import _FAST, _optional_inner, converter, structure
+from portkey_vk._models import OpenEnum
+
+MODELS = (VirtualKey, UsageLimits, RateLimit, SecretMapping)
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(),
+    st.text(max_size=4),
+    st.sampled_from(
+        [
+            "active",
+            "archived",
+            "",
+            "cost",
+            "rpm",
+            "string",
+            "virtual-key",
+            "2024-05-17T09:21:33.123Z",
+            "2024-05-17T09:21:33.1234567+05:30",
+            "2024-05-17",
+            "not a date",
+        ]
+    ),
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _for_type(tp: Any, junk: bool) -> st.SearchStrategy[Any]:
+    """Well-typed values for ``tp``; with ``junk``, often anything JSON can hold."""
+    inner = _optional_inner(tp)
+    if inner is None:
+        return _json
+    if attrs.has(inner):
+        good: st.SearchStrategy[Any] = _model_dict(inner, junk)
+    elif getattr(inner, "__origin__", None) is tuple:
+        good = st.lists(_model_dict(get_args(inner)[0], junk), max_size=3)
+    elif isinstance(inner, type) and issubclass(inner, OpenEnum):
+        good = st.sampled_from([m.value for m in inner] + ["brand-new", ""])
+    elif inner is datetime:
+        good = st.datetimes().map(lambda d: d.isoformat() + "Z")
+    elif inner is float:
+        good = st.integers() | st.floats()
+    elif inner is int:
+        good = st.integers() | st.integers(min_value=-(2**50), max_value=2**50).map(float)
+    elif inner is str:
+        good = st.text(max_size=5)
+    else:
+        good = st.dictionaries(st.text(max_size=3), _json, max_size=3)
+    return st.one_of(st.none(), good, good, _json) if junk else st.none() | good
+
+
+@st.composite
+def _model_dict(draw: st.DrawFn, cls: type[Any], junk: bool) -> dict[str, Any]:
+    fields = [f for f in attrs.fields(attrs.resolve_types(cls)) if f.name != "extra"]
+    out: dict[str, Any] = {}
+    for field in fields:
+        if draw(st.booleans()):
+            out[field.name] = draw(_for_type(field.type, junk))
+    out.update(
+        draw(
+            st.dictionaries(
+                st.sampled_from(["extra", "workspace_id", "\x00extra"]), _json, max_size=2
+            )
+        )
+    )
+    return out
+
+
+def _snapshot(value: object) -> str:
+    # repr tells 1 from 1.0 and an enum member from its string; == does not.
+    if attrs.has(type(value)):
+        inner = ", ".join(
+            f"{f.name}={_snapshot(getattr(value, f.name))}" for f in attrs.fields(type(value))
+        )
+        return f"{type(value).__name__}({inner})"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_snapshot(item) for item in value) + ")"
+    return repr(value)
+
+
+def _outcome(func: Any, data: object, cls: type[Any]) -> tuple[str, str]:
+    try:
+        return ("ok", _snapshot(func(data, cls)))
+    except APIResponseValidationError as exc:
+        return ("error", exc.message)
+    except Exception as exc:  # the detailed converter's raw exceptions
+        return ("raw-error", type(exc).__name__)
+
+
+def _detailed(data: object, cls: type[Any]) -> Any:
+    return converter.structure(data, cls)
+
+
+def test_every_model_has_a_fast_path() -> None:
+    # Without it every call pays cattrs' detailed validation (see docs/performance.md).
+    assert all(cls in _FAST for cls in MODELS)
+
+
+@pytest.mark.parametrize("junk", [False, True], ids=["well-typed", "junk"])
+@pytest.mark.parametrize("cls", MODELS)
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_fast_path_matches_the_detailed_converter(
+    cls: type[Any], junk: bool, data: st.DataObject
+) -> None:
+    payload = data.draw(_model_dict(cls, junk))
+    fast_ok = True
+    try:
+        fast_result = _FAST[cls](payload)
+    except Exception:
+        fast_ok = False
+    # Well-typed answers (nearly every real one) must not pay for the detailed path.
+    assert fast_ok or junk
+    detailed = _outcome(_detailed, payload, cls)
+    if fast_ok:
+        assert detailed == ("ok", _snapshot(fast_result))
+    public = _outcome(structure, payload, cls)
+    if detailed[0] == "ok":
+        assert public == detailed
+    else:
+        assert public[0] == "error"
+        assert "@ $" in public[1]
+
+
+@pytest.mark.parametrize("payload", [None, [], "x", 1, {"rate_limits": {}}, {"created_at": 5}])
+def test_fast_path_declines_and_the_error_still_names_the_path(payload: object) -> None:
+    with pytest.raises(APIResponseValidationError, match=r"@ \$"):
+        structure(payload, VirtualKey)
+
+
+def test_unknown_enum_values_are_the_same_member_on_both_paths() -> None:
+    fast = structure({"status": "archived-by-fast-path"}, VirtualKey)
+    slow = converter.structure({"status": "archived-by-fast-path"}, VirtualKey)
+    assert fast.status is slow.status
+    assert fast.status is not None
+    assert not fast.status.known
