@@ -135,7 +135,11 @@ def encode_path_segment(value: str) -> str:
     spaces, non-ASCII), and a segment of only dots is encoded too so that no server or proxy
     normalises ``.``/``..`` away.
     """
-    encoded = quote(value, safe="")
+    try:
+        encoded = quote(value, safe="")
+    except UnicodeEncodeError:
+        # A lone surrogate (e.g. from a mis-decoded file name) has no UTF-8 form to send.
+        raise ValueError(f"{value!r} holds a lone surrogate and cannot be sent in a URL") from None
     if encoded.strip(".") == "":
         encoded = encoded.replace(".", "%2E")
     return encoded
