@@ -4,10 +4,13 @@ environment are honoured and TLS is verified unless told otherwise."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import logging
+import os
 import ssl
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -433,3 +436,49 @@ async def test_ssl_false_disables_verification_when_asked(tls: TLS) -> None:
 def test_ssl_option_is_type_checked(bad: object) -> None:
     with pytest.raises(TypeError, match="ssl"):
         AsyncPortkey(api_key=API_KEY, base_url="https://127.0.0.1:1/v1", ssl=bad)  # type: ignore[arg-type]
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "exit_code", "via"),
+    [
+        pytest.param([echo_key(401)], [], 3, "env", id="401-echo-env"),
+        pytest.param([echo_key(401)], [], 3, "argument", id="401-echo-argument"),
+        pytest.param([ok(name=API_KEY, note=API_KEY)], ["--json"], 0, "env", id="200-echo-json"),
+        pytest.param(
+            [raw(b"HTTP/1.1 200 OK\r\nno colon\r\nContent-Length: 2\r\n\r\n{}")] * 3,
+            [],
+            5,
+            "argument",
+            id="malformed",
+        ),
+    ],
+)
+@async_test
+async def test_cli_never_prints_the_key(
+    script: list[Any], args: list[str], exit_code: int, via: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTKEY_")}
+    env["PORTKEY_LOG"] = "debug"
+    async with HostileServer(*script) as server:
+        argv = ["retrieve", "vk", "--base-url", server.base_url(), "--timeout", "2", *args]
+        if via == "env":
+            env["PORTKEY_API_KEY"] = API_KEY
+        else:
+            argv += ["--api-key", API_KEY]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "portkey_vk",
+            *argv,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    output = stdout.decode() + stderr.decode()
+    assert process.returncode == exit_code, output
+    assert API_KEY not in output
+    assert server.requests[0].headers["x-portkey-api-key"] == API_KEY
