@@ -26,6 +26,7 @@ import concurrent.futures
 import contextlib
 import functools
 import os
+import signal
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,7 @@ import anyio
 from anyio.from_thread import BlockingPortal
 
 from portkey_vk._errors import PortkeyError
+from portkey_vk._transport import pin_forever
 
 __all__ = ["ClientGuard", "guard", "in_flight", "run"]
 
@@ -45,6 +47,9 @@ THREAD_NAME: Final = "portkey-vk-portal"
 # Bounds on what interpreter exit may wait for: a wedged server must not hang the exit.
 _EXIT_CLOSE_TIMEOUT: Final = 5.0
 _EXIT_JOIN_TIMEOUT: Final = 2.0
+# How often a waiting caller wakes to let Python run a pending signal handler (Ctrl-C) that was
+# delivered to another thread of the user's; a result wakes it at once regardless.
+_WAKE_INTERVAL: Final = 0.1
 
 
 class _Closable(Protocol):
@@ -81,8 +86,7 @@ class _State:
         self.shutting_down = False
         self.atexit_registered = False
         # Runtimes inherited through fork: their thread is gone in the child and their loop
-        # belongs to the parent. Keeping them referenced stops the loop's __del__ from warning
-        # "unclosed event loop".
+        # belongs to the parent, so they must never be closed or finalised here.
         self.orphans: list[_Runtime] = []
         self.guards: set[weakref.finalize[[_Closable], ClientGuard]] = set()
 
@@ -140,6 +144,11 @@ def _start() -> _Runtime:
             await portal.sleep_until_stopped()
 
     def main() -> None:
+        if hasattr(signal, "pthread_sigmask"):  # pragma: no branch - POSIX
+            # Python runs signal handlers in the main thread only, and only once that thread
+            # wakes up; a signal the kernel hands to this thread would leave a main thread
+            # blocked on a call deaf to Ctrl-C. Blocked here, it goes to a thread that can act.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             anyio.run(serve, backend="asyncio")
         except BaseException as exc:  # handed to the starting thread or to shutdown
@@ -168,6 +177,7 @@ def _current() -> _Runtime:
             raise PortkeyError("The interpreter is shutting down; sync clients can no longer run.")
         if runtime is not None:  # inherited through a fork that skipped the at-fork hook
             _state.orphans.append(runtime)
+            pin_forever(_state.orphans)
         runtime = _state.runtime = _start()
         if not _state.atexit_registered:
             atexit.register(_shutdown)
@@ -206,6 +216,8 @@ def run(fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs)
     except RuntimeError as exc:  # the portal stopped under us (interpreter exit)
         raise PortkeyError(f"The sync client's event loop is not running: {exc}") from exc
     try:
+        while not future.done():
+            concurrent.futures.wait((future,), timeout=_WAKE_INTERVAL)
         return future.result()
     except concurrent.futures.CancelledError as exc:
         # Only exit-time shutdown cancels a call that was not interrupted by its caller.
@@ -269,6 +281,7 @@ def _after_fork_in_child() -> None:
     if _state.runtime is not None:
         _state.orphans.append(_state.runtime)
         _state.runtime = None
+        pin_forever(_state.orphans)
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only

@@ -16,6 +16,7 @@ import os
 import random
 import time
 import urllib.request
+import weakref
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -58,6 +59,33 @@ _REQUEST_ID_HEADERS: Final = ("x-portkey-request-id", "x-portkey-trace-id")
 # Sessions abandoned in a forked child: they belong to the parent's event loop, so closing them
 # here would touch the parent's (shared) epoll set. Holding them keeps their __del__ from warning.
 _ABANDONED: list[aiohttp.ClientSession] = []
+# Every transport, so that a forked child can abandon the sessions it inherited (see below).
+_LIVE: weakref.WeakSet[AsyncTransport] = weakref.WeakSet()
+
+
+def pin_forever(obj: object) -> None:
+    """Keep ``obj`` alive until the process ends, through interpreter teardown too.
+
+    For objects a forked child inherited from its parent's event loop: finalising them at the
+    child's exit (aiohttp's and asyncio's ``__del__``) would unregister the parent's sockets from
+    the epoll set both processes share, leaving the parent's pooled connections deaf.
+    """
+    import ctypes  # noqa: PLC0415 - only ever needed in a forked child
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
+def _after_fork_in_child() -> None:
+    pin_forever(_ABANDONED)
+    for transport in list(_LIVE):
+        if transport._session is not None:
+            _ABANDONED.append(transport._session)
+            transport._session = None
+            transport._loop = None
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @attrs.frozen(slots=True)
@@ -180,6 +208,7 @@ class AsyncTransport:
         # aiohttp sends proxy_headers only in an https CONNECT; a plain-http request goes to the
         # proxy itself, so its credentials ride on the request (the proxy consumes them).
         self._request_proxy_headers = self._proxy_headers if base_url.scheme == "http" else None
+        _LIVE.add(self)
 
     @property
     def closed(self) -> bool:

@@ -409,16 +409,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if current != source:
             print(
-                f"{args.output.relative_to(ROOT)} is stale: run `nox -s generate` "
+                f"{args.output} is stale: run `nox -s generate` "
                 "(python scripts/generate_sync.py) and commit the result.",
                 file=sys.stderr,
             )
             return 1
-        print(f"{args.output.relative_to(ROOT)} is up to date.")
+        print(f"{args.output} is up to date.")
         return 0
     if current != source:
         args.output.write_text(source, encoding="utf-8")
-        print(f"wrote {args.output.relative_to(ROOT)}")
+        print(f"wrote {args.output}")
     return 0
 
 
