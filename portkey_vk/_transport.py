@@ -229,7 +229,8 @@ class AsyncTransport:
             trust_env=False,
             # Each request passes its own bounded timeout; this is only a backstop.
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=None),
-            skip_auto_headers=("User-Agent",),
+            # No skip_auto_headers: every request carries our User-Agent, so aiohttp never adds
+            # its own, and skipping would cost a header copy per request.
         )
         self._session = session
         self._loop = loop

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from portkey_vk._config import (
     ClientConfig,
@@ -20,9 +20,16 @@ from portkey_vk._models import VirtualKey
 from portkey_vk._response import AsyncAPIResponse, parse_virtual_key
 from portkey_vk._transport import AsyncTransport, RawResponse
 
+if TYPE_CHECKING:
+    from yarl import URL
+
 __all__ = ["AsyncVirtualKeys", "AsyncVirtualKeysWithRawResponse"]
 
 _CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A service reads the same few keys over and over; validating, percent-encoding and building the
+# URL again each time is pure overhead. Bounded, so that a caller iterating over many slugs only
+# ever holds this many URLs.
+_URL_CACHE_SIZE: Final = 256
 
 
 def _validate_slug(slug: object) -> str:
@@ -43,11 +50,21 @@ class AsyncVirtualKeys:
     working and Portkey promises to keep serving them, so the SDK issues no runtime warning.
     """
 
-    __slots__ = ("_config", "_transport")
+    __slots__ = ("_config", "_transport", "_urls")
 
     def __init__(self, config: ClientConfig, transport: AsyncTransport) -> None:
         self._config = config
         self._transport = transport
+        self._urls: dict[str, URL] = {}
+
+    def _build_url(self, slug: str) -> URL:
+        url = self._config.url_for("virtual-keys", encode_path_segment(slug))
+        # Only exact str keys: a str subclass might hash or compare in its own way.
+        if type(slug) is str:
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            self._urls[slug] = url
+        return url
 
     @property
     def with_raw_response(self) -> AsyncVirtualKeysWithRawResponse:
@@ -60,12 +77,16 @@ class AsyncVirtualKeys:
         extra_headers: Mapping[str, str] | None,
         timeout: float | None,
     ) -> RawResponse:
-        _validate_slug(slug)
+        # A cached slug was validated and encoded when it was first seen.
+        url = self._urls.get(slug) if type(slug) is str else None
+        if url is None:
+            _validate_slug(slug)
         if extra_headers is not None:
             extra_headers = validate_headers(extra_headers, "extra_headers")
         if timeout is not None:
             timeout = validate_timeout(timeout)
-        url = self._config.url_for("virtual-keys", encode_path_segment(slug))
+        if url is None:
+            url = self._build_url(slug)
         return await self._transport.get(
             self._config, url, extra_headers=extra_headers, timeout=timeout
         )
