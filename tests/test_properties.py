@@ -69,6 +69,16 @@ def _load_schema() -> dict[str, Any]:
         return out
 
     schema: dict[str, Any] = convert(components["VirtualKeys"])
+    # JSON Schema allows any other property with any value; the fields the live API sends beyond
+    # the spec are typed attributes of VirtualKey, so give them their real types here.
+    string_or_null = {"type": ["string", "null"]}
+    schema["properties"].update(
+        {
+            name: string_or_null
+            for name in ("id", "ai_provider_name", "key", "masked_api_key", "integration_id")
+        }
+    )
+    schema["properties"]["last_reset_at"] = {**string_or_null, "format": "date-time"}
     return schema
 
 
