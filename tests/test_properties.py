@@ -73,10 +73,9 @@ def _load_schema() -> dict[str, Any]:
     # the spec are typed attributes of VirtualKey, so give them their real types here.
     string_or_null = {"type": ["string", "null"]}
     schema["properties"].update(
-        {
-            name: string_or_null
-            for name in ("id", "ai_provider_name", "key", "masked_api_key", "integration_id")
-        }
+        dict.fromkeys(
+            ("id", "ai_provider_name", "key", "masked_api_key", "integration_id"), string_or_null
+        )
     )
     schema["properties"]["last_reset_at"] = {**string_or_null, "format": "date-time"}
     return schema
