@@ -210,15 +210,26 @@ def run(fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs)
             "A sync Portkey client was called from its own event loop thread, where it would "
             "wait for itself forever; use AsyncPortkey and await it there instead."
         )
-    call = functools.partial(fn, *args, **kwargs)
+    coro = _tracked(runtime, functools.partial(fn, *args, **kwargs))
     try:
-        future = runtime.portal.start_task_soon(_tracked, runtime, call)
-    except RuntimeError as exc:  # the portal stopped under us (interpreter exit)
+        # Straight onto the portal's loop: the portal's own start_task_soon first waits for the
+        # task to start (a second round trip between the threads) and wraps it in cancel scopes,
+        # which tripled the cost of a call.
+        future = asyncio.run_coroutine_threadsafe(coro, runtime.loop)
+    except RuntimeError as exc:  # the loop closed under us (interpreter exit)
+        coro.close()
         raise PortkeyError(f"The sync client's event loop is not running: {exc}") from exc
     try:
-        while not future.done():
-            concurrent.futures.wait((future,), timeout=_WAKE_INTERVAL)
-        return future.result()
+        while True:
+            try:
+                return future.result(timeout=_WAKE_INTERVAL)
+            except TimeoutError:  # noqa: PERF203 - a wake-up to let signals in, not an error
+                if future.done():  # the call itself raised TimeoutError, or just finished
+                    return future.result()
+                if runtime.stopped.done():
+                    raise PortkeyError(
+                        "The sync client's event loop stopped: the interpreter is shutting down."
+                    ) from None
     except concurrent.futures.CancelledError as exc:
         # Only exit-time shutdown cancels a call that was not interrupted by its caller.
         raise PortkeyError("The call was cancelled: the interpreter is shutting down.") from exc
