@@ -84,6 +84,25 @@ class Server:
 
 # -- the clients --------------------------------------------------------------------------------
 # Each runner makes `warmup` untimed calls, then times `n` calls and returns the seconds taken.
+# The client process's CPU seconds over the same span land in `_clock.cpu`: on a shared machine
+# wall time swings with the neighbours' load, CPU per call much less, so both are reported.
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self._wall = self._cpu = 0.0
+
+    def start(self) -> None:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def stop(self) -> float:
+        wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+        return wall
+
+
+_clock = _Clock()
 
 
 async def _drive(call: Callable[[], Any], n: int, warmup: int, concurrency: int) -> float:
@@ -97,23 +116,23 @@ async def _drive(call: Callable[[], Any], n: int, warmup: int, concurrency: int)
             remaining -= 1
             await call()
 
-    started = time.perf_counter()
+    _clock.start()
     if concurrency == 1:
         for _ in range(n):
             await call()
     else:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started
+    return _clock.stop()
 
 
 def _drive_sync(call: Callable[[], Any], n: int, warmup: int, threads: int) -> float:
     for _ in range(warmup):
         call()
     if threads == 1:
-        started = time.perf_counter()
+        _clock.start()
         for _ in range(n):
             call()
-        return time.perf_counter() - started
+        return _clock.stop()
 
     def work(count: int) -> None:
         for _ in range(count):
@@ -121,9 +140,9 @@ def _drive_sync(call: Callable[[], Any], n: int, warmup: int, threads: int) -> f
 
     shares = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
     with ThreadPoolExecutor(threads) as pool:
-        started = time.perf_counter()
+        _clock.start()
         list(pool.map(work, shares))
-        return time.perf_counter() - started
+        return _clock.stop()
 
 
 def raw_aiohttp(server: Server, n: int, warmup: int, concurrency: int) -> float:
@@ -206,6 +225,7 @@ class Case:
     seconds: list[float] = field(default_factory=list)
     server_busy: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
 
 
 def _has(module: str) -> bool:
@@ -298,6 +318,7 @@ def run_rounds(server: Server, cases: list[Case], n: int, rounds: int) -> None:
             wall = seconds * (count + warmup) / count
             case.seconds.append(seconds)
             case.rates.append(count / seconds)
+            case.cpu_us.append(_clock.cpu / count * 1e6)
             case.server_busy.append(cpu / wall if wall else 0.0)
         line = "  ".join(f"{c.key}={c.rates[-1]:,.0f}" for c in cases)
         print(f"  round {round_no + 1}/{rounds}: {line}", flush=True)
@@ -370,6 +391,8 @@ def summarise(cases: list[Case]) -> list[dict[str, Any]]:
     for case in cases:
         ref = by_key[case.reference]
         ratios = [mine / theirs for mine, theirs in zip(case.rates, ref.rates, strict=True)]
+        # Inverted, so that like the rate ratio, 1.00 means "as cheap as raw aiohttp".
+        cpu_ratios = [theirs / mine for mine, theirs in zip(case.cpu_us, ref.cpu_us, strict=True)]
         rows.append(
             {
                 "key": case.key,
@@ -383,7 +406,10 @@ def summarise(cases: list[Case]) -> list[dict[str, Any]]:
                 "ratio_min": min(ratios),
                 "ratio_max": max(ratios),
                 "server_cpu_share": statistics.median(case.server_busy),
+                "client_cpu_us_per_call": statistics.median(case.cpu_us),
+                "cpu_ratio_to_reference": statistics.median(cpu_ratios),
                 "rates": case.rates,
+                "cpu_us": case.cpu_us,
             }
         )
     return rows
@@ -479,8 +505,8 @@ def render(results: dict[str, Any]) -> str:
         f"load average {meta['loadavg_start']} -> {meta['loadavg_end']}",
         "",
         "| client | req/s (median) | min-max | ratio to raw aiohttp (median, min-max) "
-        "| server CPU |",
-        "|---|---:|---:|---:|---:|",
+        "| client CPU/call | CPU ratio | server CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in results["throughput"]:
         ref = "concurrent" if row["reference"] == "aiohttp_conc" else "sequential"
@@ -488,8 +514,16 @@ def render(results: dict[str, Any]) -> str:
             f"| {row['client']} | {row['req_per_s_median']:,.0f} | "
             f"{row['req_per_s_min']:,.0f}-{row['req_per_s_max']:,.0f} | "
             f"{row['ratio_to_reference']:.2f}x ({row['ratio_min']:.2f}-{row['ratio_max']:.2f}) "
-            f"vs {ref} | {row['server_cpu_share']:.0%} |"
+            f"vs {ref} | {row['client_cpu_us_per_call']:.0f} us | "
+            f"{row['cpu_ratio_to_reference']:.2f}x | {row['server_cpu_share']:.0%} |"
         )
+    lines += [
+        "",
+        "Ratios are medians of per-round ratios to the raw aiohttp row of the same round and mode "
+        "(sequential or concurrent). CPU ratio: raw aiohttp's client CPU per call divided by "
+        "this row's (1.00 = as cheap), less sensitive to a busy machine than req/s. Server CPU: "
+        "the benchmark server's share of one core while the row ran.",
+    ]
     imports = results.get("imports")
     if imports:
         aio = imports.get("aiohttp", {}).get("import_ms_median")
