@@ -7,6 +7,8 @@ point (our own suite disables it in ``addopts`` only to keep coverage honest).
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,19 @@ def test_the_plugin_is_registered_by_its_entry_point(pytester: pytest.Pytester) 
     assert "fixtures defined from portkey_vk.pytest_plugin" in listed
     for name in ("portkey_fake", "portkey_client", "async_portkey_client"):
         assert re.search(rf"^{name} -- .*pytest_plugin\.py", listed, flags=re.MULTILINE), name
+
+
+def test_loading_the_plugin_is_cheap_and_importing_the_sdk_never_loads_pytest() -> None:
+    # Every pytest session of every project with portkey-vk installed loads the plugin.
+    code = """
+import sys, threading
+import portkey_vk
+assert "pytest" not in sys.modules, "import portkey_vk loaded pytest"
+import portkey_vk.pytest_plugin
+assert "aiohttp.web" not in sys.modules, "the plugin loaded the fake server at import"
+assert threading.active_count() == 1, threading.enumerate()
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_sync_fixtures_read_a_key_from_a_fresh_fake(pytester: pytest.Pytester) -> None:
