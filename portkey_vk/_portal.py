@@ -223,7 +223,9 @@ def run(fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs)
         while True:
             try:
                 return future.result(timeout=_WAKE_INTERVAL)
-            except TimeoutError:  # noqa: PERF203 - a wake-up to let signals in, not an error
+            # Two classes on 3.10 (one from 3.11): catching only the builtin one turned every
+            # call slower than a wake-up interval into a TimeoutError there.
+            except (TimeoutError, concurrent.futures.TimeoutError):  # noqa: PERF203 - a wake-up
                 if future.done():  # the call itself raised TimeoutError, or just finished
                     return future.result()
                 if runtime.stopped.done():
