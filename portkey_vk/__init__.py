@@ -11,6 +11,8 @@
         vk = client.virtual_keys.retrieve(slug="my-openai-key")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from portkey_vk._client import AsyncPortkey
 from portkey_vk._config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from portkey_vk._errors import (
@@ -44,8 +46,10 @@ from portkey_vk._models import (
     VirtualKeyStatus,
 )
 from portkey_vk._response import AsyncAPIResponse
-from portkey_vk._sync import APIResponse, Portkey
 from portkey_vk._version import __version__
+
+if TYPE_CHECKING:
+    from portkey_vk._sync import APIResponse, Portkey
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -83,3 +87,17 @@ __all__ = [
     "VirtualKeyStatus",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The sync facade pulls in anyio and the portal thread's machinery, a tenth of the import
+    # time; an async service never needs it, so it is loaded on first use.
+    if name in ("Portkey", "APIResponse"):
+        from portkey_vk import _sync  # noqa: PLC0415
+
+        return getattr(_sync, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "APIResponse", "Portkey"})
