@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from types import MemberDescriptorType, UnionType
+from types import UnionType
 from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
@@ -290,141 +290,8 @@ def _json_type(value: object) -> str:
     return type(value).__name__
 
 
-# -- the fast path ----------------------------------------------------------------------------
-# cattrs' detailed validation wraps every field in its own try/except and every `X | None` in a
-# hook calling a hook: ~20 us per VirtualKey, the largest cost an SDK call adds to the HTTP
-# round trip. Valid answers (nearly all of them) take one generated function per model instead,
-# with the same checks inlined. Any doubt -- a wrong type, an unparsable date, a type this
-# generator does not know -- falls back to the detailed converter, which then either builds the
-# very same model or raises the error naming the field path. The fast path only ever accepts what
-# the detailed hooks accept and returns what they return (tests/test_converter_fast_path.py).
-
-
-class _NotFast(Exception):
-    """The fast path declines; the detailed converter decides."""
-
-
-_FAST: Final[dict[type[Any], Callable[[object], Any]]] = {}
-
-
-def _fast_field_code(var: str, tp: object, ns: dict[str, Any]) -> list[str] | None:
-    """Source lines that check/convert local ``var`` of declared type ``tp``, or ``None``."""
-    inner = _optional_inner(tp)
-    if inner is None:
-        return [] if tp is Any else None
-    not_none = f"{var} is not None"
-    if inner is str:
-        return [f"if {not_none} and type({var}) is not str: raise _NotFast"]
-    if inner is float:
-        return [
-            f"if {not_none} and type({var}) is not float and type({var}) is not int: raise _NotFast"
-        ]
-    if inner is int:
-        return [f"if {not_none} and type({var}) is not int: {var} = _structure_int({var}, None)"]
-    if inner is datetime:
-        return [f"if {not_none}: {var} = _structure_datetime({var}, None)"]
-    if inner == Mapping[str, Any]:
-        return [f"if {not_none} and type({var}) is not dict: raise _NotFast"]
-    if _is_open_enum(inner):
-        # The member table is the dict _missing_ adds pseudo-members to, so a lookup finds
-        # exactly what `cls(value)` would return; anything else goes through the real hook.
-        ns[f"{var}_enum"] = inner
-        ns[f"{var}_members"] = inner._value2member_map_  # type: ignore[attr-defined]
-        return [
-            f"if {not_none}:",
-            f"    {var}_m = {var}_members.get({var}) if type({var}) is str else None",
-            f"    {var} = {var}_m if {var}_m is not None else "
-            f"_structure_open_enum({var}, {var}_enum)",
-        ]
-    if inner in _FAST:
-        ns[f"{var}_fast"] = _FAST[inner]
-        return [f"if {not_none}: {var} = {var}_fast({var})"]
-    if get_origin(inner) is tuple:
-        args = get_args(inner)
-        if len(args) == 2 and args[1] is Ellipsis and args[0] in _FAST:
-            ns[f"{var}_fast"] = _FAST[args[0]]
-            return [
-                f"if {not_none}:",
-                f"    if type({var}) is not list: raise _NotFast",
-                f"    {var} = tuple([{var}_fast(item) for item in {var}])",
-            ]
-    return None
-
-
-def _compile_fast(cls: type[Any]) -> None:
-    """Generate the fast structure function of one model, if every field is one it knows."""
-    ns: dict[str, Any] = {
-        "_NotFast": _NotFast,
-        "_structure_int": _structure_int,
-        "_structure_datetime": _structure_datetime,
-        "_structure_open_enum": _structure_open_enum,
-        "cls": cls,
-    }
-    lines = ["def fast(o):", "    if type(o) is not dict: raise _NotFast", "    get = o.get"]
-    kwargs = []
-    known = []
-    for index, field in enumerate(attrs.fields(attrs.resolve_types(cls))):
-        if field.name == "extra":
-            continue
-        if field.default is not None or field.converter or field.validator or not field.init:
-            return  # a missing key would not simply mean None: leave it to cattrs
-        var = f"v{index}"
-        code = _fast_field_code(var, field.type, ns)
-        if code is None:
-            return
-        lines.append(f"    {var} = get({field.name!r})")
-        lines.extend(f"    {line}" for line in code)
-        kwargs.append(f"{field.alias}={var}")
-        known.append(field.name)
-    ns["known"] = frozenset(known)
-    extra = "{} if o.keys() <= known else {k: x for k, x in o.items() if k not in known}"
-    if _plain_slots(cls):
-        # Nothing runs in __init__ but one frozen setattr per field; the slots' own setters do
-        # the same in half the time (~1 us per VirtualKey).
-        lines.append("    obj = _new(cls)")
-        for name in [*known, "extra"]:
-            ns[f"set_{name}"] = cls.__dict__[name].__set__
-        lines += [f"    set_{name}(obj, v{i})" for i, name in enumerate(known)]
-        lines += [f"    set_extra(obj, {extra})", "    return obj"]
-        ns["_new"] = object.__new__
-    else:
-        lines.append(f"    return cls({', '.join(kwargs)}, extra={extra})")
-    exec(compile("\n".join(lines), f"<portkey_vk fast structure {cls.__name__}>", "exec"), ns)  # noqa: S102
-    _FAST[cls] = ns["fast"]
-
-
-def _plain_slots(cls: type[Any]) -> bool:
-    """Whether ``cls.__init__`` does nothing but set each field's slot, in field order."""
-    fields = attrs.fields(cls)
-    slots = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
-    return (
-        slots <= {f.name for f in fields} | {"__weakref__"}
-        and not hasattr(cls, "__attrs_post_init__")
-        and not hasattr(cls, "__attrs_pre_init__")
-        and all(
-            f.validator is None
-            and f.converter is None
-            and f.init
-            and isinstance(cls.__dict__.get(f.name), MemberDescriptorType)
-            for f in fields
-        )
-    )
-
-
-# Leaves first: a model's function calls its nested models' functions.
-for _model in (UsageLimits, RateLimit, SecretMapping, VirtualKey):
-    _compile_fast(_model)
-
-
 def structure(data: object, cls: type[_T]) -> _T:
     """Structure JSON-like ``data`` into ``cls``, or raise a validation error naming the path."""
-    fast = _FAST.get(cls)
-    if fast is not None:
-        try:
-            result: _T = fast(data)
-            return result
-        except Exception:  # noqa: S110  the detailed converter below reports what is wrong
-            pass
     try:
         return converter.structure(data, cls)
     except Exception as exc:  # cattrs raises a zoo of types; callers get exactly one.

@@ -133,7 +133,7 @@ class _Model:
             APIResponseValidationError: a known field has the wrong type; the message names
                 the field path.
         """
-        from portkey_vk._converter import structure  # noqa: PLC0415 - it imports this module
+        from portkey_vk._fast_structure import structure  # noqa: PLC0415 - it imports this module
 
         return structure(data, cls)
 

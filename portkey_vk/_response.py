@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from portkey_vk._converter import structure
 from portkey_vk._errors import APIResponseValidationError
+from portkey_vk._fast_structure import structure
 from portkey_vk._models import VirtualKey
 from portkey_vk._transport import RawResponse
 

@@ -1,0 +1,173 @@
+"""The fast path in front of the cattrs converter: JSON dicts -> models for well-typed answers.
+
+cattrs' detailed validation (:mod:`portkey_vk._converter`) wraps every field in its own
+try/except and every ``X | None`` in a hook calling a hook: ~20 us per ``VirtualKey``, the largest
+cost an SDK call adds to the HTTP round trip, and importing cattrs costs a fifth of
+``import aiohttp``. Valid answers (nearly all of them) take one generated function per model
+instead, with the same checks inlined and no cattrs involved. Any doubt -- a wrong type, an
+unparsable or unusual date, an enum value not seen before, a type this generator does not know --
+hands the data to the detailed converter (imported then, once), which either builds the very
+same model or raises the error naming the field path. The fast path only ever accepts what the
+detailed hooks accept and returns what they return (``tests/test_converter_fast_path.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from types import MemberDescriptorType, UnionType
+from typing import Any, Final, TypeVar, Union, get_args, get_origin
+
+import attrs
+
+from portkey_vk._models import OpenEnum, RateLimit, SecretMapping, UsageLimits, VirtualKey
+
+__all__ = ["FAST", "structure"]
+
+_T = TypeVar("_T")
+
+
+class _NotFast(Exception):
+    """The fast path declines; the detailed converter decides."""
+
+
+FAST: Final[dict[type[Any], Callable[[object], Any]]] = {}
+
+
+def structure(data: object, cls: type[_T]) -> _T:
+    """Structure JSON-like ``data`` into ``cls``, or raise a validation error naming the path."""
+    fast = FAST.get(cls)
+    if fast is not None:
+        try:
+            result: _T = fast(data)
+            return result
+        except Exception:  # noqa: S110  the detailed converter below reports what is wrong
+            pass
+    from portkey_vk._converter import structure as detailed  # noqa: PLC0415 - imports cattrs
+
+    return detailed(data, cls)
+
+
+def _nullable(tp: object) -> object | None:
+    """``X`` when ``tp`` spells ``X | None`` (or ``Optional[X]``), else ``None``."""
+    args = get_args(tp)
+    if get_origin(tp) not in (Union, UnionType) or len(args) != 2 or type(None) not in args:
+        return None
+    inner: object = args[1] if args[0] is type(None) else args[0]
+    return inner
+
+
+def _field_code(var: str, tp: object, ns: dict[str, Any]) -> list[str] | None:
+    """Source lines that check/convert local ``var`` of declared type ``tp``, or ``None``."""
+    inner = _nullable(tp)
+    if inner is None:
+        return [] if tp is Any else None
+    not_none = f"{var} is not None"
+    if inner is str:
+        return [f"if {not_none} and type({var}) is not str: raise _NotFast"]
+    if inner is float:
+        return [
+            f"if {not_none} and type({var}) is not float and type({var}) is not int: raise _NotFast"
+        ]
+    if inner is int:
+        # 100.0 is a valid int too; the detailed hook converts it.
+        return [f"if {not_none} and type({var}) is not int: raise _NotFast"]
+    if inner is datetime:
+        # What fromisoformat reads, the detailed hook reads the same way; anything else
+        # (3.10 and a "Z", 7+ fractional digits) goes the slow way.
+        return [
+            f"if {not_none}:",
+            f"    if type({var}) is not str: raise _NotFast",
+            f"    {var} = _fromisoformat({var})",
+            f"    if {var}.tzinfo is None: {var} = {var}.replace(tzinfo=_UTC)",
+        ]
+    if inner == Mapping[str, Any]:
+        return [f"if {not_none} and type({var}) is not dict: raise _NotFast"]
+    if isinstance(inner, type) and issubclass(inner, OpenEnum):
+        # The member table is the dict the open enums' _missing_ adds pseudo-members to, so a
+        # hit is exactly what `cls(value)` returns; a value never seen before goes the slow way.
+        ns[f"{var}_members"] = inner._value2member_map_
+        return [
+            f"if {not_none}:",
+            f"    {var} = {var}_members.get({var}) if type({var}) is str else None",
+            f"    if {var} is None: raise _NotFast",
+        ]
+    if inner in FAST:
+        ns[f"{var}_fast"] = FAST[inner]
+        return [f"if {not_none}: {var} = {var}_fast({var})"]
+    if get_origin(inner) is tuple:
+        args = get_args(inner)
+        if len(args) == 2 and args[1] is Ellipsis and args[0] in FAST:
+            ns[f"{var}_fast"] = FAST[args[0]]
+            return [
+                f"if {not_none}:",
+                f"    if type({var}) is not list: raise _NotFast",
+                f"    {var} = tuple([{var}_fast(item) for item in {var}])",
+            ]
+    return None
+
+
+def _plain_slots(cls: type[Any]) -> bool:
+    """Whether ``cls.__init__`` does nothing but set each field's slot, in field order."""
+    fields = attrs.fields(cls)
+    slots = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
+    return (
+        slots <= {f.name for f in fields} | {"__weakref__"}
+        and not hasattr(cls, "__attrs_post_init__")
+        and not hasattr(cls, "__attrs_pre_init__")
+        and all(
+            f.validator is None
+            and f.converter is None
+            and f.init
+            and isinstance(cls.__dict__.get(f.name), MemberDescriptorType)
+            for f in fields
+        )
+    )
+
+
+def _compile(cls: type[Any]) -> None:
+    """Generate the fast structure function of one model, if every field is one it knows."""
+    ns: dict[str, Any] = {
+        "_NotFast": _NotFast,
+        "_fromisoformat": datetime.fromisoformat,
+        "_UTC": timezone.utc,
+        "cls": cls,
+    }
+    lines = ["def fast(o):", "    if type(o) is not dict: raise _NotFast", "    get = o.get"]
+    kwargs = []
+    known: list[tuple[str, str]] = []  # (field name, local variable)
+    for index, field in enumerate(attrs.fields(attrs.resolve_types(cls))):
+        if field.name == "extra":
+            continue
+        if field.default is not None or field.converter or field.validator or not field.init:
+            return  # a missing key would not simply mean None: leave it to cattrs
+        var = f"v{index}"
+        code = _field_code(var, field.type, ns)
+        if code is None:
+            return
+        lines.append(f"    {var} = get({field.name!r})")
+        lines.extend(f"    {line}" for line in code)
+        kwargs.append(f"{field.alias}={var}")
+        known.append((field.name, var))
+    ns["known"] = frozenset(name for name, _ in known)
+    # Unknown keys are kept in `extra`, exactly as the detailed path collects them.
+    extra = "{} if o.keys() <= known else {k: x for k, x in o.items() if k not in known}"
+    if _plain_slots(cls):
+        # Nothing runs in __init__ but one frozen setattr per field; the slots' own setters do
+        # the same in half the time (~1 us per VirtualKey).
+        lines.append("    obj = _new(cls)")
+        for name in [*(name for name, _ in known), "extra"]:
+            ns[f"set_{name}"] = cls.__dict__[name].__set__
+        lines += [f"    set_{name}(obj, {var})" for name, var in known]
+        lines += [f"    set_extra(obj, {extra})", "    return obj"]
+        ns["_new"] = object.__new__
+    else:
+        lines.append(f"    return cls({', '.join(kwargs)}, extra={extra})")
+    source = "\n".join(lines)
+    exec(compile(source, f"<portkey_vk fast structure {cls.__name__}>", "exec"), ns)  # noqa: S102
+    FAST[cls] = ns["fast"]
+
+
+# Leaves first: a model's function calls its nested models' functions.
+for _model in (UsageLimits, RateLimit, SecretMapping, VirtualKey):
+    _compile(_model)
