@@ -63,15 +63,16 @@ def _field_code(var: str, tp: object, ns: dict[str, Any]) -> list[str] | None:
     if inner is None:
         return [] if tp is Any else None
     not_none = f"{var} is not None"
+    # Type first: a present value of the right type, the common case, then costs one test.
     if inner is str:
-        return [f"if {not_none} and type({var}) is not str: raise _NotFast"]
+        return [f"if type({var}) is not str and {not_none}: raise _NotFast"]
     if inner is float:
         return [
-            f"if {not_none} and type({var}) is not float and type({var}) is not int: raise _NotFast"
+            f"if type({var}) is not float and type({var}) is not int and {not_none}: raise _NotFast"
         ]
     if inner is int:
         # 100.0 is a valid int too; the detailed hook converts it.
-        return [f"if {not_none} and type({var}) is not int: raise _NotFast"]
+        return [f"if type({var}) is not int and {not_none}: raise _NotFast"]
     if inner is datetime:
         # What fromisoformat reads, the detailed hook reads the same way; anything else
         # (3.10 and a "Z", 7+ fractional digits) goes the slow way.
@@ -82,7 +83,7 @@ def _field_code(var: str, tp: object, ns: dict[str, Any]) -> list[str] | None:
             f"    if {var}.tzinfo is None: {var} = {var}.replace(tzinfo=_UTC)",
         ]
     if inner == Mapping[str, Any]:
-        return [f"if {not_none} and type({var}) is not dict: raise _NotFast"]
+        return [f"if type({var}) is not dict and {not_none}: raise _NotFast"]
     if isinstance(inner, type) and issubclass(inner, OpenEnum):
         # The member table is the dict the open enums' _missing_ adds pseudo-members to, so a
         # hit is exactly what `cls(value)` returns; a value never seen before goes the slow way.
