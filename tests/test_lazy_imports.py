@@ -30,8 +30,7 @@ def test_import_loads_neither_cattrs_nor_the_sync_facade() -> None:
 
 def test_the_sync_facade_and_the_converter_load_on_first_use() -> None:
     loaded = _modules_after(
-        "from portkey_vk import Portkey, VirtualKey\n"
-        "VirtualKey.from_dict({'name': 'x'}).to_dict()"
+        "from portkey_vk import Portkey, VirtualKey\nVirtualKey.from_dict({'name': 'x'}).to_dict()"
     )
     assert "portkey_vk._sync" in loaded
     assert "cattrs" in loaded  # to_dict unstructures with the converter
