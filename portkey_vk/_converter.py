@@ -61,7 +61,7 @@ def _structure_int(value: object, _: object) -> int:
 
 def _structure_float(value: object, _: object) -> float:
     if type(value) is int or type(value) is float:
-        return value  # type: ignore[return-value]
+        return value
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
@@ -150,8 +150,14 @@ def _optional_inner(tp: object) -> object | None:
     if get_origin(tp) in (Union, UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
         if len(args) == 1 and len(get_args(tp)) == 2:
-            return args[0]
+            inner: object = args[0]
+            return inner
     return None
+
+
+def _is_tuple(tp: object) -> bool:
+    origin: object = get_origin(tp)
+    return origin is tuple
 
 
 def _is_open_enum(tp: object) -> bool:
@@ -170,7 +176,7 @@ def _make_optional_hook(tp: object) -> Callable[[object, object], Any]:
     hook = _scalar_hook_for(inner)
     if hook is None:
         # A nested model or a tuple: let the converter find its (compiled) hook once.
-        inner_hook = converter.get_structure_hook(inner)  # type: ignore[arg-type]
+        inner_hook = converter.get_structure_hook(inner)
 
         def structure_optional(value: object, _: object) -> Any:
             return None if value is None else inner_hook(value, inner)
@@ -200,7 +206,7 @@ def _make_tuple_hook(tp: object) -> Callable[[object, object], Any]:
         for index, item in enumerate(value):
             try:
                 items.append(item_hook(item, item_type))
-            except Exception as exc:  # collected, like cattrs' detailed validation
+            except Exception as exc:  # noqa: PERF203 - collect every item error, as cattrs does
                 note = IterableValidationNote(f"Structuring {tp} @ index {index}", index, item_type)
                 exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
                 errors.append(exc)
@@ -217,10 +223,17 @@ def _make_tuple_hook(tp: object) -> Callable[[object, object], Any]:
 converter.register_structure_hook_factory(
     lambda t: _optional_inner(t) is not None, _make_optional_hook
 )
-converter.register_structure_hook_func(lambda t: _scalar_hook_for(t) is not None,
-                                       lambda v, t: _scalar_hook_for(t)(v, t))  # type: ignore[misc]
+
+
+def _structure_scalar(value: object, tp: object) -> Any:
+    hook = _scalar_hook_for(tp)
+    assert hook is not None  # guaranteed by the predicate it is registered with
+    return hook(value, tp)
+
+
+converter.register_structure_hook_func(lambda t: _scalar_hook_for(t) is not None, _structure_scalar)
 converter.register_structure_hook_func(lambda t: t is Any, _structure_any)
-converter.register_structure_hook_factory(lambda t: get_origin(t) is tuple, _make_tuple_hook)
+converter.register_structure_hook_factory(_is_tuple, _make_tuple_hook)
 converter.register_unstructure_hook_func(lambda t: t is datetime, _unstructure_datetime)
 # Per class: cattrs dispatches on the MRO before it tries predicates, and would find str's
 # identity hook for these str-based enums.
@@ -231,7 +244,7 @@ for _enum in OpenEnum.__subclasses__():
 def _make_optional_unstructure_hook(tp: object) -> Callable[[Any], Any]:
     # cattrs would dispatch `X | None` on the value's runtime class, which for a str-based enum
     # finds str's identity hook; dispatch on the declared type instead.
-    inner_hook = converter.get_unstructure_hook(_optional_inner(tp))  # type: ignore[arg-type]
+    inner_hook = converter.get_unstructure_hook(_optional_inner(tp))
     return lambda value: None if value is None else inner_hook(value)
 
 
@@ -240,7 +253,7 @@ converter.register_unstructure_hook_factory(
 )
 # JSON has arrays, not tuples; the models hold tuples so that they stay immutable.
 converter.register_unstructure_hook_func(
-    lambda t: get_origin(t) is tuple,
+    _is_tuple,
     lambda v: [converter.unstructure(item) for item in v],
 )
 
@@ -315,5 +328,3 @@ def _validation_error(exc: Exception, data: object) -> APIResponseValidationErro
 
 def _format_exception(exc: BaseException, _type: object) -> str:
     return str(exc) or type(exc).__name__
-
-
