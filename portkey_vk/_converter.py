@@ -217,21 +217,12 @@ def _make_tuple_hook(tp: object) -> Callable[[object, object], Any]:
     return structure_tuple
 
 
-# cattrs' own scalar handling coerces and its union handling bypasses registered hooks, so every
-# scalar and every `X | None` gets an exact hook. Predicates, not `register_structure_hook(str)`:
-# that dispatches on the MRO and would also catch the str-based enums.
+# cattrs' own scalar handling coerces and its union handling bypasses registered hooks; every
+# model field is `X | None`, so that factory applies the strict scalar hooks above. A predicate,
+# not `register_structure_hook(str)`: that dispatches on the MRO and would catch the str enums.
 converter.register_structure_hook_factory(
     lambda t: _optional_inner(t) is not None, _make_optional_hook
 )
-
-
-def _structure_scalar(value: object, tp: object) -> Any:
-    hook = _scalar_hook_for(tp)
-    assert hook is not None  # guaranteed by the predicate it is registered with
-    return hook(value, tp)
-
-
-converter.register_structure_hook_func(lambda t: _scalar_hook_for(t) is not None, _structure_scalar)
 converter.register_structure_hook_func(lambda t: t is Any, _structure_any)
 converter.register_structure_hook_factory(_is_tuple, _make_tuple_hook)
 converter.register_unstructure_hook_func(lambda t: t is datetime, _unstructure_datetime)

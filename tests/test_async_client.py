@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 
 import pytest
@@ -123,3 +124,38 @@ async def test_close_is_idempotent_and_shared_with_copies() -> None:
         assert client.is_closed
         with pytest.raises(PortkeyError, match="closed"):
             await client.virtual_keys.retrieve("k")
+
+
+def test_close_from_another_loop_while_the_clients_loop_runs() -> None:
+    with FakePortkey() as fake:
+        fake.add_virtual_key("k")
+        client = AsyncPortkey(api_key=fake.api_key, base_url=fake.base_url)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        try:
+            future = asyncio.run_coroutine_threadsafe(client.virtual_keys.retrieve("k"), loop)
+            assert future.result(timeout=10).slug == "k"
+            asyncio.run(client.close())
+            assert client.is_closed
+            assert client._transport.connection_count() == 0
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+
+
+def test_close_after_the_clients_loop_ended_is_quiet() -> None:
+    with FakePortkey() as fake:
+        fake.add_virtual_key("k")
+        client = AsyncPortkey(api_key=fake.api_key, base_url=fake.base_url)
+        loop = asyncio.new_event_loop()
+        try:
+            assert loop.run_until_complete(client.virtual_keys.retrieve("k")).slug == "k"
+            # Closing on the loop that is about to end is the documented way...
+            loop.run_until_complete(client.close())
+        finally:
+            loop.close()
+        # ...and a second close from elsewhere, after that loop ended, is a no-op.
+        asyncio.run(client.close())
+        assert client.is_closed

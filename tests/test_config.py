@@ -5,9 +5,12 @@ from __future__ import annotations
 import ssl
 
 import pytest
+from yarl import URL
 
+import portkey_vk
 from portkey_vk import DEFAULT_BASE_URL, AsyncPortkey, PortkeyError
 from portkey_vk._config import encode_path_segment, redact
+from portkey_vk._transport import _proxy_for
 
 
 def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,3 +161,16 @@ def test_encode_path_segment(raw: str, encoded: str) -> None:
 def test_redact() -> None:
     assert redact("key=pk-1 and pk-1", "pk-1") == "key=[REDACTED] and [REDACTED]"
     assert redact("nothing", "pk-1") == "nothing"
+
+
+def test_proxy_without_scheme_is_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "127.0.0.1:3128")
+    assert _proxy_for(URL("http://control-plane.example/v1"))[0] == "http://127.0.0.1:3128"
+    monkeypatch.setenv("NO_PROXY", "control-plane.example")
+    assert _proxy_for(URL("http://control-plane.example/v1")) == (None, None)
+
+
+def test_unknown_public_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = portkey_vk.no_such_name  # type: ignore[attr-defined]
+    assert "Portkey" in dir(portkey_vk)

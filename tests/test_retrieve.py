@@ -439,3 +439,45 @@ def test_live_api_shape_with_nulls_and_extras(fake: FakePortkey, client: Surface
     assert vk.extra == {"brand_new_field": {"nested": [1, 2]}}
     assert vk.to_dict()["brand_new_field"] == {"nested": [1, 2]}
     assert vk.to_dict()["status"] == "archived"
+
+
+def test_raw_response_body_accessors(fake: FakePortkey, client: Surface) -> None:
+    fake.add_virtual_key("k", name="raw body")
+    raw, _ = client.retrieve_raw("k")
+    assert raw.url == fake.base_url + "/virtual-keys/k"  # type: ignore[attr-defined]
+    assert raw.elapsed > 0  # type: ignore[attr-defined]
+    assert json.loads(raw.content)["name"] == "raw body"  # type: ignore[attr-defined]
+    assert '"raw body"' in raw.text()  # type: ignore[attr-defined]
+    assert raw.json()["name"] == "raw body"  # type: ignore[attr-defined]
+
+
+def test_many_distinct_slugs_keep_working(fake: FakePortkey, make_client: MakeClient) -> None:
+    # More slugs than the per-resource URL cache holds: it must recycle, not grow or go stale.
+    client = make_client(max_retries=0)
+    fake.add_virtual_key("kept")
+    for index in range(300):
+        with pytest.raises(NotFoundError):
+            client.retrieve(f"slug-{index}")
+    assert client.retrieve("kept").slug == "kept"
+    assert fake.requests[-1].slug == "kept"
+
+
+def test_invalid_redirect_location_is_a_connection_error(
+    fake: FakePortkey, make_client: MakeClient
+) -> None:
+    client = make_client(max_retries=2)
+    fake.fail_next(302, headers={"Location": "http://[not-an-ip/x"})
+    with pytest.raises(APIConnectionError, match="Invalid redirect"):
+        client.retrieve("k")
+    assert len(fake.requests) == 1, "a refused redirect is not retried"
+
+
+def test_unknown_status_without_a_body_gets_a_generic_message(
+    fake: FakePortkey, make_client: MakeClient
+) -> None:
+    client = make_client(max_retries=0)
+    fake.fail_next(499, body=b"")
+    with pytest.raises(APIStatusError) as info:
+        client.retrieve("k")
+    assert type(info.value) is APIStatusError
+    assert info.value.message == "HTTP error"

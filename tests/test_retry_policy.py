@@ -64,3 +64,8 @@ def test_retry_after_date_in_the_past_means_now() -> None:
 def test_unusable_retry_after_falls_back_to_backoff(headers: dict[str, str]) -> None:
     delay = retry_delay(1, headers)
     assert 0.75 <= delay <= 1.0
+
+
+def test_retry_after_date_without_zone_is_utc() -> None:
+    # RFC 5322's "-0000" means "UTC, origin unknown"; email.utils returns it naive.
+    assert retry_delay(0, {"retry-after": "Wed, 21 Oct 2015 07:28:00 -0000"}) == 0.0
