@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import aiohttp
 import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from portkey_vk._errors import PortkeyError
@@ -166,18 +167,28 @@ class ClientConfig:
     ssl: _ssl.SSLContext | bool = attrs.field(default=True, repr=False)
     # Derived, so the hot path only reads attributes.
     headers: Mapping[str, str] = attrs.field(init=False, repr=False)
+    # The key as the bytes a body would echo it in, for scrubbing 2xx answers without encoding
+    # it on every call.
+    api_key_bytes: bytes = attrs.field(init=False, repr=False)
     client_timeout: aiohttp.ClientTimeout = attrs.field(init=False, repr=False)
     base_str: str = attrs.field(init=False, repr=False)
     origin: tuple[str, str, int | None] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        headers = {
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-            **self.default_headers,
-            API_KEY_HEADER: self.api_key,
-        }
+        # A read-only CIMultiDict, not a dict: aiohttp converts any other mapping into one on
+        # every request. Assigned one by one so that a default header differing from ours only
+        # in case replaces it, as aiohttp resolved such a dict (and a later merge still can).
+        merged: CIMultiDict[str] = CIMultiDict()
+        for name, value in (
+            ("Accept", "application/json"),
+            ("User-Agent", USER_AGENT),
+            *self.default_headers.items(),
+            (API_KEY_HEADER, self.api_key),
+        ):
+            merged[name] = value
+        headers = CIMultiDictProxy(merged)
         object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "api_key_bytes", self.api_key.encode())
         object.__setattr__(self, "client_timeout", aiohttp.ClientTimeout(total=self.timeout))
         object.__setattr__(self, "base_str", str(self.base_url))
         origin = (self.base_url.scheme, self.base_url.host or "", self.base_url.port)
