@@ -72,7 +72,11 @@ def _validate_max_retries(max_retries: object) -> int:
 
 
 def validate_headers(headers: Mapping[str, str] | None, what: str) -> dict[str, str]:
-    """Return a plain dict copy of ``headers``, refusing what HTTP cannot carry."""
+    """Return a plain dict copy of ``headers``, refusing what HTTP cannot carry.
+
+    The API key header is refused too: a key smuggled in as a header would escape the scrubbing
+    and origin checks that guard the client's own ``api_key``.
+    """
     if headers is None:
         return {}
     if not isinstance(headers, Mapping):
@@ -85,6 +89,8 @@ def validate_headers(headers: Mapping[str, str] | None, what: str) -> dict[str, 
             raise ValueError(f"{what} has an invalid header name {name!r}")
         if any(ch in value for ch in "\r\n\x00"):
             raise ValueError(f"{what} header {name!r} has a line break or NUL in its value")
+        if name.lower() == API_KEY_HEADER:
+            raise PortkeyError(f"Pass the API key as api_key, not as a {API_KEY_HEADER} header")
         out[name] = value
     return out
 
@@ -207,8 +213,6 @@ class ClientConfig:
     ) -> ClientConfig:
         """Validate arguments, fill gaps from the environment, and build the config."""
         headers = validate_headers(default_headers, "default_headers")
-        if any(name.lower() == API_KEY_HEADER for name in headers):
-            raise PortkeyError(f"Pass the API key as api_key, not as a {API_KEY_HEADER} header")
         if ssl is not None and not isinstance(ssl, bool | _ssl.SSLContext):
             raise TypeError(f"ssl must be an ssl.SSLContext, False or None, got {ssl!r}")
         if ssl is None:
@@ -236,8 +240,6 @@ class ClientConfig:
         headers = dict(self.default_headers)
         if default_headers is not None:
             extra = validate_headers(default_headers, "default_headers")
-            if any(name.lower() == API_KEY_HEADER for name in extra):
-                raise PortkeyError(f"Pass the API key as api_key, not as a {API_KEY_HEADER} header")
             headers.update(extra)
         return ClientConfig(
             api_key=self.api_key,

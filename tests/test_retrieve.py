@@ -331,6 +331,8 @@ def test_bad_extra_headers_are_refused(fake: FakePortkey, client: Surface) -> No
         client.retrieve("k", extra_headers={"x-evil": "a\r\nInjected: 1"})
     with pytest.raises(TypeError):
         client.retrieve("k", extra_headers={"x-num": 1})
+    with pytest.raises(PortkeyError, match="api_key"):
+        client.retrieve("k", extra_headers={"X-Portkey-Api-Key": "pk-another-key"})
     assert fake.requests == []
 
 
