@@ -14,10 +14,16 @@
 from typing import TYPE_CHECKING, Any
 
 from portkey_vk._client import AsyncPortkey
-from portkey_vk._config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from portkey_vk._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+)
 from portkey_vk._errors import (
     APIConnectionError,
     APIError,
+    APIResponseTooLargeError,
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
@@ -37,6 +43,7 @@ from portkey_vk._models import (
     RateLimit,
     RateLimitType,
     RateLimitUnit,
+    ResourceRef,
     SecretMapping,
     SecretValueFormat,
     UsageLimits,
@@ -45,29 +52,40 @@ from portkey_vk._models import (
     VirtualKeyObject,
     VirtualKeyStatus,
 )
+from portkey_vk._pagination import AsyncPage, AsyncPaginator, SyncPage
+from portkey_vk._resource import AsyncRawResponseView
 from portkey_vk._response import AsyncAPIResponse
+from portkey_vk._scrub import UnderlyingError
+from portkey_vk._types import NOT_GIVEN, NotGiven
 from portkey_vk._version import __version__
 
 if TYPE_CHECKING:
-    from portkey_vk._sync import APIResponse, Portkey
+    from portkey_vk._sync import APIResponse, Portkey, RawResponseView
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
+    "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
     "APIResponse",
+    "APIResponseTooLargeError",
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncAPIResponse",
+    "AsyncPage",
+    "AsyncPaginator",
     "AsyncPortkey",
+    "AsyncRawResponseView",
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
     "InternalServerError",
     "NotFoundError",
+    "NotGiven",
     "PaymentRequiredError",
     "PeriodicReset",
     "PermissionDeniedError",
@@ -77,8 +95,12 @@ __all__ = [
     "RateLimitError",
     "RateLimitType",
     "RateLimitUnit",
+    "RawResponseView",
+    "ResourceRef",
     "SecretMapping",
     "SecretValueFormat",
+    "SyncPage",
+    "UnderlyingError",
     "UnprocessableEntityError",
     "UsageLimitType",
     "UsageLimits",
@@ -92,12 +114,15 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The sync facade pulls in anyio and the portal thread's machinery, a tenth of the import
     # time; an async service never needs it, so it is loaded on first use.
-    if name in ("Portkey", "APIResponse"):
+    if name in _SYNC_NAMES:
         from portkey_vk import _sync  # noqa: PLC0415
 
         return getattr(_sync, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+_SYNC_NAMES = ("APIResponse", "Portkey", "RawResponseView")
+
+
 def __dir__() -> list[str]:
-    return sorted({*globals(), "APIResponse", "Portkey"})
+    return sorted({*globals(), *_SYNC_NAMES})

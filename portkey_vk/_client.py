@@ -6,8 +6,14 @@ import ssl as _ssl
 from collections.abc import Mapping
 from types import TracebackType
 
-from portkey_vk._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ClientConfig
+from portkey_vk._config import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    ClientConfig,
+)
 from portkey_vk._transport import AsyncTransport
+from portkey_vk._types import NOT_GIVEN, NotGiven
 from portkey_vk.resources.virtual_keys import AsyncVirtualKeys
 
 __all__ = ["AsyncPortkey"]
@@ -37,12 +43,17 @@ class AsyncPortkey:
         ssl: TLS verification: ``None`` (verify with the system's CA bundle), an
             :class:`ssl.SSLContext` (e.g. for a private CA), or ``False`` to disable
             verification (only ever for local testing).
+        max_response_bytes: the largest answer read (after decompression); a larger 2xx
+            raises :class:`APIResponseTooLargeError`. 32 MiB by default.
+        workspace_id: the workspace used by every call that takes a ``workspace_id`` and was
+            not given one (org-admin API keys need one on every call).
     """
 
     _config: ClientConfig
     _transport: AsyncTransport
     virtual_keys: AsyncVirtualKeys
-    """Read virtual keys (deprecated upstream in favour of Providers)."""
+    """Virtual keys: retrieve, list, create, update, delete (deprecated upstream in favour of
+    Providers)."""
 
     def __init__(
         self,
@@ -53,6 +64,8 @@ class AsyncPortkey:
         max_retries: int = DEFAULT_MAX_RETRIES,
         default_headers: Mapping[str, str] | None = None,
         ssl: _ssl.SSLContext | bool | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        workspace_id: str | None = None,
     ) -> None:
         config = ClientConfig.create(
             api_key=api_key,
@@ -61,6 +74,8 @@ class AsyncPortkey:
             max_retries=max_retries,
             default_headers=default_headers,
             ssl=ssl,
+            max_response_bytes=max_response_bytes,
+            workspace_id=workspace_id,
         )
         self._wire(config, AsyncTransport(config.base_url, ssl=config.ssl))
 
@@ -90,6 +105,16 @@ class AsyncPortkey:
         return dict(self._config.default_headers)
 
     @property
+    def workspace_id(self) -> str | None:
+        """The default workspace of calls that take a ``workspace_id``, if any."""
+        return self._config.workspace_id
+
+    @property
+    def max_response_bytes(self) -> int:
+        """The largest answer this client reads."""
+        return self._config.max_response_bytes
+
+    @property
     def is_closed(self) -> bool:
         """Whether :meth:`close` was called on this client or a ``with_options`` sibling."""
         return self._transport.closed
@@ -100,14 +125,21 @@ class AsyncPortkey:
         timeout: float | None = None,
         max_retries: int | None = None,
         default_headers: Mapping[str, str] | None = None,
+        max_response_bytes: int | None = None,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
     ) -> AsyncPortkey:
         """Return a copy with other settings that shares this client's connection pool.
 
-        The original is unchanged. ``default_headers`` are merged over the current ones.
+        The original is unchanged. ``default_headers`` are merged over the current ones;
+        ``workspace_id`` replaces the default workspace when given (``None``: none).
         Closing either client closes the shared pool.
         """
         config = self._config.replace(
-            timeout=timeout, max_retries=max_retries, default_headers=default_headers
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            max_response_bytes=max_response_bytes,
+            workspace_id=workspace_id,
         )
         copy = object.__new__(type(self))
         copy._wire(config, self._transport)

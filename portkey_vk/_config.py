@@ -21,12 +21,16 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from portkey_vk._errors import PortkeyError
+from portkey_vk._scrub import REDACTED, Scrubber, redact
+from portkey_vk._types import NOT_GIVEN, NotGiven
 from portkey_vk._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
+    "REDACTED",
     "ClientConfig",
     "encode_path_segment",
     "redact",
@@ -39,7 +43,9 @@ DEFAULT_MAX_RETRIES: Final = 2
 API_KEY_ENV: Final = "PORTKEY_API_KEY"
 BASE_URL_ENV: Final = "PORTKEY_BASE_URL"
 API_KEY_HEADER: Final = "x-portkey-api-key"
-REDACTED: Final = "[REDACTED]"
+# Generous for any real answer (a virtual key is ~1 KB, a page of 100 of them ~100 KB); what
+# it stops is a hostile or broken server streaming without end.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
 
 USER_AGENT: Final = (
     f"portkey-vk/{__version__} python/{platform.python_version_tuple()[0]}."
@@ -152,9 +158,23 @@ def encode_path_segment(value: str) -> str:
     return encoded
 
 
-def redact(text: str, secret: str) -> str:
-    """Replace every occurrence of ``secret`` in ``text`` with ``[REDACTED]``."""
-    return text.replace(secret, REDACTED) if secret and secret in text else text
+def _validate_max_response_bytes(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_response_bytes must be an int, got {type(value).__name__}")
+    if value < 1024:
+        raise ValueError(f"max_response_bytes must be at least 1024, got {value}")
+    return value
+
+
+def validate_workspace_id(value: object, what: str = "workspace_id") -> str | None:
+    """Return a workspace id (a non-empty str without control characters) or ``None``."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str or None, got {type(value).__name__}")
+    if not value or any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value):
+        raise ValueError(f"{what} must be a non-empty string without control characters")
+    return value
 
 
 @attrs.frozen(repr=False)
@@ -171,6 +191,8 @@ class ClientConfig:
     max_retries: int
     default_headers: Mapping[str, str]
     ssl: _ssl.SSLContext | bool = attrs.field(default=True, repr=False)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    workspace_id: str | None = None
     # Derived, so the hot path only reads attributes.
     headers: Mapping[str, str] = attrs.field(init=False, repr=False)
     # The key as the bytes a body would echo it in, for scrubbing 2xx answers without encoding
@@ -179,6 +201,8 @@ class ClientConfig:
     client_timeout: aiohttp.ClientTimeout = attrs.field(init=False, repr=False)
     base_str: str = attrs.field(init=False, repr=False)
     origin: tuple[str, str, int | None] = attrs.field(init=False, repr=False)
+    # Everything the SDK hands back is scrubbed of the key with this (portkey_vk._scrub).
+    scrubber: Scrubber = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         # A read-only CIMultiDict, not a dict: aiohttp converts any other mapping into one on
@@ -199,6 +223,7 @@ class ClientConfig:
         object.__setattr__(self, "base_str", str(self.base_url))
         origin = (self.base_url.scheme, self.base_url.host or "", self.base_url.port)
         object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "scrubber", Scrubber([self.api_key]))
 
     @classmethod
     def create(
@@ -210,6 +235,8 @@ class ClientConfig:
         max_retries: int,
         default_headers: Mapping[str, str] | None,
         ssl: SSLOption = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        workspace_id: str | None = None,
     ) -> ClientConfig:
         """Validate arguments, fill gaps from the environment, and build the config."""
         headers = validate_headers(default_headers, "default_headers")
@@ -224,6 +251,8 @@ class ClientConfig:
             max_retries=_validate_max_retries(max_retries),
             default_headers=headers,
             ssl=ssl,
+            max_response_bytes=_validate_max_response_bytes(max_response_bytes),
+            workspace_id=validate_workspace_id(workspace_id),
         )
 
     def replace(
@@ -232,10 +261,13 @@ class ClientConfig:
         timeout: float | None = None,
         max_retries: int | None = None,
         default_headers: Mapping[str, str] | None = None,
+        max_response_bytes: int | None = None,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
     ) -> ClientConfig:
         """Return a copy with the given settings changed (``None`` keeps the current one).
 
         ``default_headers`` are merged over the current ones, as httpx and openai do.
+        ``workspace_id`` is replaced when given, ``None`` included (no default workspace).
         """
         headers = dict(self.default_headers)
         if default_headers is not None:
@@ -250,6 +282,16 @@ class ClientConfig:
             ),
             default_headers=headers,
             ssl=self.ssl,
+            max_response_bytes=(
+                self.max_response_bytes
+                if max_response_bytes is None
+                else _validate_max_response_bytes(max_response_bytes)
+            ),
+            workspace_id=(
+                self.workspace_id
+                if isinstance(workspace_id, NotGiven)
+                else validate_workspace_id(workspace_id)
+            ),
         )
 
     def url_for(self, *segments: str) -> URL:

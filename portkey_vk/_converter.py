@@ -21,13 +21,7 @@ from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, override
 
 from portkey_vk._errors import APIResponseValidationError
-from portkey_vk._models import (
-    OpenEnum,
-    RateLimit,
-    SecretMapping,
-    UsageLimits,
-    VirtualKey,
-)
+from portkey_vk._models import Model, OpenEnum
 
 __all__ = ["converter", "parse_datetime", "structure", "unstructure"]
 
@@ -226,16 +220,16 @@ converter.register_structure_hook_factory(
 converter.register_structure_hook_func(lambda t: t is Any, _structure_any)
 converter.register_structure_hook_factory(_is_tuple, _make_tuple_hook)
 converter.register_unstructure_hook_func(lambda t: t is datetime, _unstructure_datetime)
-# Per class: cattrs dispatches on the MRO before it tries predicates, and would find str's
-# identity hook for these str-based enums.
-for _enum in OpenEnum.__subclasses__():
-    converter.register_unstructure_hook(_enum, _unstructure_open_enum)
 
 
 def _make_optional_unstructure_hook(tp: object) -> Callable[[Any], Any]:
     # cattrs would dispatch `X | None` on the value's runtime class, which for a str-based enum
-    # finds str's identity hook; dispatch on the declared type instead.
-    inner_hook = converter.get_unstructure_hook(_optional_inner(tp))
+    # finds str's identity hook; dispatch on the declared type instead. Enums are matched here
+    # rather than registered per class: cattrs tries the MRO (str) before any predicate.
+    inner = _optional_inner(tp)
+    inner_hook = (
+        _unstructure_open_enum if _is_open_enum(inner) else converter.get_unstructure_hook(inner)
+    )
     return lambda value: None if value is None else inner_hook(value)
 
 
@@ -249,7 +243,34 @@ converter.register_unstructure_hook_func(
 )
 
 
-def _register_model(cls: type[Any]) -> None:
+def _is_model(tp: object) -> bool:
+    return isinstance(tp, type) and issubclass(tp, Model) and attrs.has(tp)
+
+
+def _make_model_structure_hook(cls: type[Any]) -> Callable[[object, object], Any]:
+    return _model_hooks(cls)[0]
+
+
+def _make_model_unstructure_hook(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    return _model_hooks(cls)[1]
+
+
+_MODEL_HOOKS: dict[type[Any], tuple[Callable[[object, object], Any], Callable[[Any], Any]]] = {}
+
+
+def _model_hooks(
+    cls: type[Any],
+) -> tuple[Callable[[object, object], Any], Callable[[Any], dict[str, Any]]]:
+    """Compile the structure/unstructure functions of one model, once."""
+    hooks = _MODEL_HOOKS.get(cls)
+    if hooks is None:
+        hooks = _MODEL_HOOKS[cls] = _compile_model_hooks(cls)
+    return hooks
+
+
+def _compile_model_hooks(
+    cls: type[Any],
+) -> tuple[Callable[[object, object], Any], Callable[[Any], dict[str, Any]]]:
     """Compile the structure/unstructure functions of one model, with unknown-key passthrough."""
     fields = attrs.fields(attrs.resolve_types(cls))
     known = frozenset(f.name for f in fields if f.name != "extra")
@@ -278,12 +299,13 @@ def _register_model(cls: type[Any]) -> None:
             out.update(obj.extra)
         return out
 
-    converter.register_structure_hook(cls, structure_model)
-    converter.register_unstructure_hook(cls, unstructure_model)
+    return structure_model, unstructure_model
 
 
-for _model in (UsageLimits, RateLimit, SecretMapping, VirtualKey):
-    _register_model(_model)
+# Every Model subclass is found by these predicates and compiled on first use: no list of
+# models is kept. cattrs caches what a factory returns, once per class.
+converter.register_structure_hook_factory(_is_model, _make_model_structure_hook)
+converter.register_unstructure_hook_factory(_is_model, _make_model_unstructure_hook)
 
 
 def _json_type(value: object) -> str:
@@ -299,7 +321,7 @@ def structure(data: object, cls: type[_T]) -> _T:
     try:
         return converter.structure(data, cls)
     except Exception as exc:  # cattrs raises a zoo of types; callers get exactly one.
-        raise _validation_error(exc, data) from exc
+        raise _validation_error(exc, data, cls) from exc
 
 
 def unstructure(obj: object) -> dict[str, Any]:
@@ -308,12 +330,13 @@ def unstructure(obj: object) -> dict[str, Any]:
     return result
 
 
-def _validation_error(exc: Exception, data: object) -> APIResponseValidationError:
+def _validation_error(exc: Exception, data: object, cls: type[Any]) -> APIResponseValidationError:
     if isinstance(exc, cattrs.BaseValidationError):
         problems = cattrs.transform_error(exc, path="$", format_exception=_format_exception)
     else:
         problems = [f"{_format_exception(exc, None)} @ $"]
-    message = "response does not fit the VirtualKey model: " + "; ".join(problems)
+    name = getattr(cls, "__name__", repr(cls))
+    message = f"response does not fit the {name} model: " + "; ".join(problems)
     return APIResponseValidationError(message, status_code=200, body=data, headers={})
 
 

@@ -17,6 +17,7 @@
         ├── APIConnectionError        (no usable answer: refused, reset, DNS, redirect refused)
         │   └── APITimeoutError
         └── APIResponseValidationError (a 2xx body that is not JSON or does not fit the model)
+            └── APIResponseTooLargeError  (a 2xx body over ``max_response_bytes``)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseTooLargeError",
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
@@ -140,6 +142,46 @@ class APIResponseValidationError(APIError):
         self.body = body
         self.headers = headers
         self.request_id = request_id
+
+
+class APIResponseTooLargeError(APIResponseValidationError):
+    """A 2xx answer larger than the client's ``max_response_bytes`` (after decompression).
+
+    Reading stopped at the limit, so ``body`` is ``None``. Not retried: the same request would
+    get the same answer.
+
+    Attributes:
+        limit: the client's ``max_response_bytes``.
+        size: bytes seen when reading stopped (or the declared ``Content-Length``).
+    """
+
+    limit: int
+    size: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: object,
+        headers: Mapping[str, str],
+        limit: int,
+        size: int,
+        request_id: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            body=body,
+            headers=headers,
+            request_id=request_id,
+            method=method,
+            url=url,
+        )
+        self.limit = limit
+        self.size = size
 
 
 class APIStatusError(APIError):

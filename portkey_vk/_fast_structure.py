@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 
-from portkey_vk._models import OpenEnum, RateLimit, SecretMapping, UsageLimits, VirtualKey
+from portkey_vk._models import Model, OpenEnum
 
 __all__ = ["FAST", "structure"]
 
@@ -31,12 +31,31 @@ class _NotFast(Exception):
     """The fast path declines; the detailed converter decides."""
 
 
-FAST: Final[dict[type[Any], Callable[[object], Any]]] = {}
+FAST: Final[dict[type[Any], Callable[[object], Any] | None]] = {}
+"""Each model's generated function, compiled on its first use (``None``: it has none)."""
+
+
+def fast_for(cls: type[Any]) -> Callable[[object], Any] | None:
+    """Return the fast structure function of a model, compiling it on first use.
+
+    Every :class:`~portkey_vk._models.Model` subclass qualifies; nothing keeps a list of them.
+    """
+    try:
+        return FAST[cls]
+    except KeyError:
+        pass
+    fast = (
+        _compile(cls)
+        if isinstance(cls, type) and issubclass(cls, Model) and attrs.has(cls)
+        else None
+    )
+    FAST[cls] = fast
+    return fast
 
 
 def structure(data: object, cls: type[_T]) -> _T:
     """Structure JSON-like ``data`` into ``cls``, or raise a validation error naming the path."""
-    fast = FAST.get(cls)
+    fast = FAST.get(cls) or fast_for(cls)
     if fast is not None:
         try:
             result: _T = fast(data)
@@ -93,13 +112,15 @@ def _field_code(var: str, tp: object, ns: dict[str, Any]) -> list[str] | None:
             f"    {var} = {var}_members.get({var}) if type({var}) is str else None",
             f"    if {var} is None: raise _NotFast",
         ]
-    if inner in FAST:
-        ns[f"{var}_fast"] = FAST[inner]
+    nested = fast_for(inner) if isinstance(inner, type) else None
+    if nested is not None:
+        ns[f"{var}_fast"] = nested
         return [f"if {not_none}: {var} = {var}_fast({var})"]
     if get_origin(inner) is tuple:
         args = get_args(inner)
-        if len(args) == 2 and args[1] is Ellipsis and args[0] in FAST:
-            ns[f"{var}_fast"] = FAST[args[0]]
+        item = fast_for(args[0]) if len(args) == 2 and args[1] is Ellipsis else None
+        if item is not None:
+            ns[f"{var}_fast"] = item
             return [
                 f"if {not_none}:",
                 f"    if type({var}) is not list: raise _NotFast",
@@ -126,7 +147,7 @@ def _plain_slots(cls: type[Any]) -> bool:
     )
 
 
-def _compile(cls: type[Any]) -> None:
+def _compile(cls: type[Any]) -> Callable[[object], Any] | None:
     """Generate the fast structure function of one model, if every field is one it knows."""
     ns: dict[str, Any] = {
         "_NotFast": _NotFast,
@@ -141,11 +162,11 @@ def _compile(cls: type[Any]) -> None:
         if field.name == "extra":
             continue
         if field.default is not None or field.converter or field.validator or not field.init:
-            return  # a missing key would not simply mean None: leave it to cattrs
+            return None  # a missing key would not simply mean None: leave it to cattrs
         var = f"v{index}"
         code = _field_code(var, field.type, ns)
         if code is None:
-            return
+            return None
         lines.append(f"    {var} = get({field.name!r})")
         lines.extend(f"    {line}" for line in code)
         kwargs.append(f"{field.alias}={var}")
@@ -166,9 +187,5 @@ def _compile(cls: type[Any]) -> None:
         lines.append(f"    return cls({', '.join(kwargs)}, extra={extra})")
     source = "\n".join(lines)
     exec(compile(source, f"<portkey_vk fast structure {cls.__name__}>", "exec"), ns)  # noqa: S102
-    FAST[cls] = ns["fast"]
-
-
-# Leaves first: a model's function calls its nested models' functions.
-for _model in (UsageLimits, RateLimit, SecretMapping, VirtualKey):
-    _compile(_model)
+    fast: Callable[[object], Any] = ns["fast"]
+    return fast

@@ -16,10 +16,13 @@ from typing import Any, TypeVar
 import attrs
 
 __all__ = [
+    "Model",
+    "OpenEnum",
     "PeriodicReset",
     "RateLimit",
     "RateLimitType",
     "RateLimitUnit",
+    "ResourceRef",
     "SecretMapping",
     "SecretValueFormat",
     "UsageLimitType",
@@ -120,8 +123,13 @@ def _extra_field() -> Any:
     return attrs.field(factory=dict, repr=False, kw_only=True)
 
 
-class _Model:
-    """Shared ``from_dict``/``to_dict`` for every model; the converter does the work."""
+class Model:
+    """Base of every model: shared ``from_dict``/``to_dict``; the converter does the work.
+
+    A subclass decorated with ``@attrs.define(frozen=True, slots=True)`` is all it takes: the
+    converter and the fast structuring path find and compile it on first use, so no list of
+    models is kept anywhere.
+    """
 
     __slots__ = ()
 
@@ -149,7 +157,7 @@ class _Model:
 
 
 @attrs.define(frozen=True, slots=True)
-class UsageLimits(_Model):
+class UsageLimits(Model):
     """Credit limits on a virtual key.
 
     Attributes:
@@ -172,7 +180,7 @@ class UsageLimits(_Model):
 
 
 @attrs.define(frozen=True, slots=True)
-class RateLimit(_Model):
+class RateLimit(Model):
     """One rate limit on a virtual key, e.g. 100 ``requests`` per minute (``rpm``).
 
     Attributes:
@@ -189,7 +197,7 @@ class RateLimit(_Model):
 
 
 @attrs.define(frozen=True, slots=True)
-class SecretMapping(_Model):
+class SecretMapping(Model):
     """A field of the virtual key filled from a secret reference.
 
     Attributes:
@@ -208,7 +216,7 @@ class SecretMapping(_Model):
 
 
 @attrs.define(frozen=True, slots=True)
-class VirtualKey(_Model):
+class VirtualKey(Model):
     """A Portkey virtual key, as ``GET /virtual-keys/{slug}`` returns it.
 
     Every field may be ``None``: the live API omits or nulls fields freely. Fields the spec does
@@ -257,4 +265,24 @@ class VirtualKey(_Model):
     integration_id: str | None = None
     last_reset_at: datetime | None = None
     tags: Any = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class ResourceRef(Model):
+    """What a create returns: the new resource's slug (and id, when the answer has one).
+
+    Portkey answers a virtual key create with ``{"success": true, "data": {"slug": ...}}`` and
+    a provider create with a bare ``{"id": ..., "slug": ...}``; both become this.
+
+    Attributes:
+        slug: the new resource's slug, to retrieve, update or delete it by.
+        id: its UUID, when the answer carried one.
+        object: the answer's ``object`` discriminator, when it carried one.
+        extra: keys the SDK does not know, kept for ``to_dict``.
+    """
+
+    slug: str | None = None
+    id: str | None = None
+    object: str | None = None
     extra: Mapping[str, Any] = _extra_field()

@@ -1,53 +1,79 @@
-"""The raw response returned by ``with_raw_response`` calls."""
+"""Answers to models: :func:`parse`, and the raw response that ``with_raw_response`` returns."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from portkey_vk._errors import APIResponseValidationError
 from portkey_vk._fast_structure import structure
-from portkey_vk._models import VirtualKey
-from portkey_vk._transport import RawResponse
 
-__all__ = ["AsyncAPIResponse", "parse_virtual_key"]
+if TYPE_CHECKING:
+    from portkey_vk._transport import RawResponse
+
+__all__ = ["AsyncAPIResponse", "decode", "parse"]
+
+_T = TypeVar("_T")
 
 
-def parse_virtual_key(raw: RawResponse) -> VirtualKey:
-    """Decode a 2xx body into a :class:`VirtualKey`, or raise APIResponseValidationError."""
+def decode(raw: RawResponse) -> Any:
+    """Decode a 2xx body as JSON, or raise :class:`APIResponseValidationError`."""
     try:
-        data: Any = json.loads(raw.body)
-    except ValueError as exc:
+        return json.loads(raw.body)
+    except (ValueError, RecursionError) as exc:
         text = raw.body[:200].decode("utf-8", errors="replace")
-        raise APIResponseValidationError(
-            f"response body is not valid JSON: {text!r}",
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "not valid JSON"
+        error = APIResponseValidationError(
+            f"response body is {reason}: {text!r}",
             status_code=raw.status,
-            body=raw.body.decode("utf-8", errors="replace"),
+            body=raw.body[:65536].decode("utf-8", errors="replace"),
             headers=raw.headers,
             request_id=raw.request_id,
-            method="GET",
+            method=raw.method,
             url=str(raw.url),
-        ) from exc
+        )
+    # Outside the except block: the decoder's error quotes the body, and adds nothing.
+    raise error
+
+
+@overload
+def parse(raw: RawResponse, cast_to: type[_T]) -> _T: ...
+@overload
+def parse(raw: RawResponse, cast_to: None) -> None: ...
+def parse(raw: RawResponse, cast_to: type[_T] | None) -> _T | None:
+    """Decode a 2xx body into ``cast_to``, or raise :class:`APIResponseValidationError`.
+
+    ``cast_to=None`` is for operations whose answer carries nothing (update, delete): the body
+    is not read at all, so an empty or untyped answer is fine. Portkey wraps some answers in
+    ``{"success": true, "data": {...}}`` and not others; both are accepted for every model.
+    """
+    if cast_to is None:
+        return None
+    data = decode(raw)
+    if type(data) is dict and "success" in data and type(data.get("data")) is dict:
+        data = data["data"]
     try:
-        return structure(data, VirtualKey)
+        return structure(data, cast_to)
     except APIResponseValidationError as exc:
-        raise APIResponseValidationError(
+        error = APIResponseValidationError(
             exc.message,
             status_code=raw.status,
             body=data,
             headers=raw.headers,
             request_id=raw.request_id,
-            method="GET",
+            method=raw.method,
             url=str(raw.url),
-        ) from exc.__cause__
+        )
+        error.__cause__ = exc.__cause__
+    raise error
 
 
-class AsyncAPIResponse:
+class AsyncAPIResponse(Generic[_T]):
     """A successful HTTP response before it is parsed into a model.
 
-    Returned by ``client.virtual_keys.with_raw_response.retrieve(...)`` for callers that need
-    the status, headers or request id as well as the model.
+    Returned by every method of ``client.<resource>.with_raw_response`` for callers that need
+    the status, headers or request id as well as the result.
 
     Attributes:
         status_code: the HTTP status (2xx).
@@ -59,11 +85,12 @@ class AsyncAPIResponse:
         content: the raw body bytes.
     """
 
-    __slots__ = ("_parsed", "_raw")
+    __slots__ = ("_parsed", "_parser", "_raw")
 
-    def __init__(self, raw: RawResponse) -> None:
+    def __init__(self, raw: RawResponse, parser: Callable[[RawResponse], _T]) -> None:
         self._raw = raw
-        self._parsed: VirtualKey | None = None
+        self._parser = parser
+        self._parsed: Any = _UNPARSED
 
     @property
     def status_code(self) -> int:
@@ -105,26 +132,24 @@ class AsyncAPIResponse:
         Raises:
             APIResponseValidationError: the body is not JSON.
         """
-        try:
-            return json.loads(self._raw.body)
-        except ValueError as exc:
-            raise APIResponseValidationError(
-                "response body is not valid JSON",
-                status_code=self._raw.status,
-                body=self.text(),
-                headers=self._raw.headers,
-                request_id=self._raw.request_id,
-            ) from exc
+        return decode(self._raw)
 
-    async def parse(self) -> VirtualKey:
-        """Parse the body into a :class:`VirtualKey` (cached after the first call).
+    async def parse(self) -> _T:
+        """Parse the body into the operation's result (cached after the first call).
+
+        That is what the method called without ``with_raw_response`` returns: a model, a page
+        of a list, or ``None`` for operations that return nothing.
 
         Raises:
             APIResponseValidationError: the body is not JSON or does not fit the model.
         """
-        if self._parsed is None:
-            self._parsed = parse_virtual_key(self._raw)
-        return self._parsed
+        if self._parsed is _UNPARSED:
+            self._parsed = self._parser(self._raw)
+        result: _T = self._parsed
+        return result
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} [{self.status_code}] {self.url}>"
+
+
+_UNPARSED: Any = object()

@@ -7,18 +7,25 @@ shared portal (:mod:`portkey_vk._portal`), so no request logic lives here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from ssl import SSLContext
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from portkey_vk import _portal
 from portkey_vk._client import AsyncPortkey
-from portkey_vk._models import VirtualKey
+from portkey_vk._models import RateLimit, ResourceRef, SecretMapping, UsageLimits, VirtualKey
+from portkey_vk._pagination import SyncPage
+from portkey_vk._resource import AsyncRawResponseView
 from portkey_vk._response import AsyncAPIResponse
-from portkey_vk.resources.virtual_keys import AsyncVirtualKeys, AsyncVirtualKeysWithRawResponse
+from portkey_vk._types import NOT_GIVEN, NotGiven
+from portkey_vk.resources.virtual_keys import AsyncVirtualKeys
 
-__all__ = ["APIResponse", "Portkey", "VirtualKeys", "VirtualKeysWithRawResponse"]
+__all__ = ["APIResponse", "Portkey", "RawResponseView", "VirtualKeys"]
+
+_T = TypeVar("_T")
 
 
 class Portkey:
@@ -49,6 +56,10 @@ class Portkey:
         ssl: TLS verification: ``None`` (verify with the system's CA bundle), an
             :class:`ssl.SSLContext` (e.g. for a private CA), or ``False`` to disable
             verification (only ever for local testing).
+        max_response_bytes: the largest answer read (after decompression); a larger 2xx
+            raises :class:`APIResponseTooLargeError`. 32 MiB by default.
+        workspace_id: the workspace used by every call that takes a ``workspace_id`` and was
+            not given one (org-admin API keys need one on every call).
     """
 
     __slots__ = ("_async", "_guard", "virtual_keys")
@@ -56,7 +67,9 @@ class Portkey:
     _async: AsyncPortkey
     _guard: _portal.ClientGuard
     virtual_keys: VirtualKeys
-    """Read virtual keys (deprecated upstream in favour of Providers)."""
+    """Virtual keys: retrieve, list, create, update, delete (deprecated upstream in favour of
+    Providers).
+    """
 
     def __init__(
         self,
@@ -67,6 +80,8 @@ class Portkey:
         max_retries: int = 2,
         default_headers: Mapping[str, str] | None = None,
         ssl: SSLContext | bool | None = None,
+        max_response_bytes: int = 33554432,
+        workspace_id: str | None = None,
     ) -> None:
         client = AsyncPortkey(
             api_key,
@@ -75,6 +90,8 @@ class Portkey:
             max_retries=max_retries,
             default_headers=default_headers,
             ssl=ssl,
+            max_response_bytes=max_response_bytes,
+            workspace_id=workspace_id,
         )
         self._bind(client, _portal.guard(client))
 
@@ -110,6 +127,16 @@ class Portkey:
         return self._async.default_headers
 
     @property
+    def workspace_id(self) -> str | None:
+        """The default workspace of calls that take a ``workspace_id``, if any."""
+        return self._async.workspace_id
+
+    @property
+    def max_response_bytes(self) -> int:
+        """The largest answer this client reads."""
+        return self._async.max_response_bytes
+
+    @property
     def is_closed(self) -> bool:
         """Whether :meth:`close` was called on this client or a ``with_options`` sibling."""
         return self._async.is_closed
@@ -120,16 +147,21 @@ class Portkey:
         timeout: float | None = None,
         max_retries: int | None = None,
         default_headers: Mapping[str, str] | None = None,
+        max_response_bytes: int | None = None,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
     ) -> Portkey:
         """Return a copy with other settings that shares this client's connection pool.
 
-        The original is unchanged. ``default_headers`` are merged over the current ones.
+        The original is unchanged. ``default_headers`` are merged over the current ones;
+        ``workspace_id`` replaces the default workspace when given (``None``: none).
         Closing either client closes the shared pool.
         """
         result = self._async.with_options(
             timeout=timeout,
             max_retries=max_retries,
             default_headers=default_headers,
+            max_response_bytes=max_response_bytes,
+            workspace_id=workspace_id,
         )
         return Portkey._wrap(result, self._guard)
 
@@ -154,7 +186,7 @@ class Portkey:
 
 
 class VirtualKeys:
-    """Read Portkey virtual keys: ``client.virtual_keys.retrieve(slug)``.
+    """Portkey virtual keys: ``client.virtual_keys.retrieve(slug)`` and the rest.
 
     Deprecated upstream: virtual keys are superseded by the Providers API, but existing keys keep
     working and Portkey promises to keep serving them, so the SDK issues no runtime warning.
@@ -168,11 +200,6 @@ class VirtualKeys:
     def __init__(self, wrapped: AsyncVirtualKeys, guard: _portal.ClientGuard) -> None:
         self._async = wrapped
         self._guard = guard
-
-    @property
-    def with_raw_response(self) -> VirtualKeysWithRawResponse:
-        """The same methods, returning an :class:`APIResponse` with status and headers."""
-        return VirtualKeysWithRawResponse(self._async.with_raw_response, self._guard)
 
     def retrieve(
         self,
@@ -206,48 +233,228 @@ class VirtualKeys:
         """
         return _portal.run(self._async.retrieve, slug, extra_headers=extra_headers, timeout=timeout)
 
-
-class VirtualKeysWithRawResponse:
-    """``client.virtual_keys.with_raw_response``: the same calls, returning raw responses."""
-
-    __slots__ = ("_async", "_guard")
-
-    _async: AsyncVirtualKeysWithRawResponse
-    _guard: _portal.ClientGuard
-
-    def __init__(
+    def list(
         self,
-        wrapped: AsyncVirtualKeysWithRawResponse,
-        guard: _portal.ClientGuard,
-    ) -> None:
-        self._async = wrapped
-        self._guard = guard
+        *,
+        page_size: int = 50,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> SyncPage[VirtualKey]:
+        """List virtual keys (``GET /virtual-keys?current_page=N&page_size=M``), paged for you.
 
-    def retrieve(
+        ::
+
+            for vk in client.virtual_keys.list():         # every key, every page
+                ...
+            page = client.virtual_keys.list(page_size=20)  # the first page only
+
+        Args:
+            page_size: keys per page, 1 to 1000.
+            workspace_id: only this workspace's keys; ``None`` for no workspace filter. Not given:
+                the client's ``workspace_id``.
+            extra_headers: headers added to these requests only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Returns:
+            Every key, page after page (``for vk in client.virtual_keys.list()``),
+            fetching up to 4 pages ahead once the total is known; or the first page alone
+            (``page = client.virtual_keys.list()``: ``page.data``, ``page.total``,
+            ``page.has_next_page()``, ``page.get_next_page()``, ``page.iter_pages()``).
+
+        Raises:
+            TypeError, ValueError: a bad ``page_size``, ``workspace_id`` or header (no request
+                is sent).
+        """
+        result = self._async.list(
+            page_size=page_size,
+            workspace_id=workspace_id,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return SyncPage._first(result, self._guard)
+
+    def create(
+        self,
+        *,
+        name: str,
+        provider: str,
+        key: str | NotGiven = NOT_GIVEN,
+        note: str | NotGiven | None = NOT_GIVEN,
+        usage_limits: UsageLimits | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        rate_limits: RateLimit
+        | Mapping[str, Any]
+        | Sequence[RateLimit | Mapping[str, Any]]
+        | NotGiven
+        | None = NOT_GIVEN,
+        expires_at: datetime | NotGiven | None = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        deployment_config: Sequence[Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        api_version: str | NotGiven | None = NOT_GIVEN,
+        resource_name: str | NotGiven | None = NOT_GIVEN,
+        deployment_name: str | NotGiven | None = NOT_GIVEN,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> ResourceRef:
+        """Create a virtual key (``POST /virtual-keys``); return its slug.
+
+        ::
+
+            ref = client.virtual_keys.create(
+                name="prod-openai", provider="openai", key=os.environ["OPENAI_API_KEY"]
+            )
+            ref.slug
+
+        Omitted arguments are not sent; ``None`` is sent as ``null``. The provider ``key`` is
+        a secret like the API key: it never appears in a repr, log line or error.
+
+        A create is retried only when the request certainly did not reach the server
+        (connection refused, DNS, TLS handshake) or on 429. After a timeout, a dropped
+        connection or a 5xx the error says the key may or may not have been created.
+
+        Args:
+            name: the key's display name.
+            provider: the AI provider, e.g. ``openai``, ``anthropic``, ``azure-openai``.
+            key: the provider's API key (optional when ``secret_mappings`` maps ``key``).
+            note: a free-text note.
+            usage_limits: a :class:`UsageLimits` or mapping.
+            rate_limits: one :class:`RateLimit` (or mapping) or a sequence; sent as an array.
+            expires_at: a timezone-aware expiry time.
+            secret_mappings: fields filled from secret references.
+            deployment_config: Azure deployments (``apiVersion``, ``deploymentName``,
+                ``alias``, ``is_default``), sent as ``deploymentConfig``.
+            api_version: Azure API version, sent as ``apiVersion``.
+            resource_name: Azure resource name, sent as ``resourceName``.
+            deployment_name: Azure deployment name, sent as ``deploymentName``.
+            workspace_id: the workspace to create it in (org-admin API keys need one). Not
+                given: the client's ``workspace_id``.
+            extra_body: more JSON fields to send, for what this SDK does not know yet.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Raises:
+            TypeError, ValueError: an argument of the wrong type or value (no request is sent).
+            APIStatusError, APIConnectionError: the create failed (see above for retries).
+        """
+        return _portal.run(
+            self._async.create,
+            name=name,
+            provider=provider,
+            key=key,
+            note=note,
+            usage_limits=usage_limits,
+            rate_limits=rate_limits,
+            expires_at=expires_at,
+            secret_mappings=secret_mappings,
+            deployment_config=deployment_config,
+            api_version=api_version,
+            resource_name=resource_name,
+            deployment_name=deployment_name,
+            workspace_id=workspace_id,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def update(
+        self,
+        slug: str,
+        *,
+        name: str | NotGiven = NOT_GIVEN,
+        key: str | NotGiven = NOT_GIVEN,
+        note: str | NotGiven | None = NOT_GIVEN,
+        usage_limits: UsageLimits | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        rate_limits: RateLimit
+        | Mapping[str, Any]
+        | Sequence[RateLimit | Mapping[str, Any]]
+        | NotGiven
+        | None = NOT_GIVEN,
+        expires_at: datetime | NotGiven | None = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        deployment_config: Sequence[Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Change a virtual key (``PUT /virtual-keys/{slug}``); rotate its secret with ``key``.
+
+        ::
+
+            client.virtual_keys.update("prod-openai", note="rotated", key=new_secret)
+
+        Only the given fields are sent; ``None`` clears a field (``note``, ``usage_limits``,
+        ``rate_limits``, ``expires_at``, ``secret_mappings``, ``deployment_config``). Retried
+        like a read: sending the same update twice has the same effect as once.
+
+        Args:
+            slug: the virtual key's slug.
+            name: a new display name.
+            key: a new provider API key (a secret, never shown anywhere).
+            note: a new note, or ``None`` to clear it.
+            usage_limits: new usage limits, or ``None`` to remove them.
+            rate_limits: new rate limits (one or a sequence), or ``None`` to remove them.
+            expires_at: a new timezone-aware expiry, or ``None`` for none.
+            secret_mappings: new secret mappings, or ``None`` to remove them.
+            deployment_config: new Azure deployments (sent as ``deploymentConfig``).
+            extra_body: more JSON fields to send.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Raises:
+            ValueError: no field to change, or a bad ``slug`` (no request is sent).
+            TypeError: an argument of the wrong type (no request is sent).
+            NotFoundError: no virtual key has this slug.
+        """
+        _portal.run(
+            self._async.update,
+            slug,
+            name=name,
+            key=key,
+            note=note,
+            usage_limits=usage_limits,
+            rate_limits=rate_limits,
+            expires_at=expires_at,
+            secret_mappings=secret_mappings,
+            deployment_config=deployment_config,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def delete(
         self,
         slug: str,
         *,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> APIResponse:
-        """Like :meth:`VirtualKeys.retrieve`, but return the raw response.
+    ) -> None:
+        """Delete a virtual key (``DELETE /virtual-keys/{slug}``).
 
-        Call ``response.parse()`` for the :class:`VirtualKey`.
+        Retried like a read. When an attempt may have reached the server (a timeout, a dropped
+        connection, a 5xx) and a retry then gets 404, the key is gone and the delete succeeds.
+
+        Raises:
+            ValueError: a bad ``slug`` (no request is sent).
+            NotFoundError: no virtual key has this slug.
         """
-        result = _portal.run(
-            self._async.retrieve,
-            slug,
-            extra_headers=extra_headers,
-            timeout=timeout,
-        )
-        return APIResponse(result, self._guard)
+        _portal.run(self._async.delete, slug, extra_headers=extra_headers, timeout=timeout)
+
+    @property
+    def with_raw_response(self) -> RawResponseView:
+        """The same methods, returning an :class:`APIResponse` with status and headers.
+
+        ``response.parse()`` gives what the method itself returns.
+        """
+        return RawResponseView(self._async.with_raw_response, self._guard)
 
 
-class APIResponse:
+class APIResponse(Generic[_T]):
     """A successful HTTP response before it is parsed into a model.
 
-    Returned by ``client.virtual_keys.with_raw_response.retrieve(...)`` for callers that need
-    the status, headers or request id as well as the model.
+    Returned by every method of ``client.<resource>.with_raw_response`` for callers that need
+    the status, headers or request id as well as the result.
 
     Attributes:
         status_code: the HTTP status (2xx).
@@ -261,10 +468,10 @@ class APIResponse:
 
     __slots__ = ("_async", "_guard")
 
-    _async: AsyncAPIResponse
+    _async: AsyncAPIResponse[_T]
     _guard: _portal.ClientGuard
 
-    def __init__(self, wrapped: AsyncAPIResponse, guard: _portal.ClientGuard) -> None:
+    def __init__(self, wrapped: AsyncAPIResponse[_T], guard: _portal.ClientGuard) -> None:
         self._async = wrapped
         self._guard = guard
 
@@ -310,8 +517,11 @@ class APIResponse:
         """
         return self._async.json()
 
-    def parse(self) -> VirtualKey:
-        """Parse the body into a :class:`VirtualKey` (cached after the first call).
+    def parse(self) -> _T:
+        """Parse the body into the operation's result (cached after the first call).
+
+        That is what the method called without ``with_raw_response`` returns: a model, a page
+        of a list, or ``None`` for operations that return nothing.
 
         Raises:
             APIResponseValidationError: the body is not JSON or does not fit the model.
@@ -320,3 +530,33 @@ class APIResponse:
 
     def __repr__(self) -> str:
         return repr(self._async).replace(type(self._async).__name__, type(self).__name__, 1)
+
+
+class RawResponseView:
+    """``resource.with_raw_response`` of the sync client: each method returns an APIResponse.
+
+    One generic view for every resource: ``view.retrieve(...)`` (or any other method) returns an
+    :class:`APIResponse` whose ``parse()`` gives what the method itself returns.
+    """
+
+    __slots__ = ("_async", "_guard")
+
+    def __init__(self, wrapped: AsyncRawResponseView[Any], guard: _portal.ClientGuard) -> None:
+        self._async = wrapped
+        self._guard = guard
+
+    def __getattr__(self, name: str) -> Callable[..., APIResponse[Any]]:
+        method = getattr(self._async, name)
+        guard = self._guard
+
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> APIResponse[Any]:
+            return APIResponse(_portal.run(method, *args, **kwargs), guard)
+
+        return call
+
+    def __dir__(self) -> list[str]:
+        return dir(self._async)
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncRawResponseView", "RawResponseView", 1)

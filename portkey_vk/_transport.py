@@ -1,7 +1,11 @@
-"""The HTTP layer: session lifecycle, one attempt, the retry loop, failures to typed errors.
+"""The HTTP edge: the aiohttp session's lifecycle, and one attempt of one request.
 
-Nothing above this module sees aiohttp: resources hand it a config and a path and get back a
-:class:`RawResponse` with a 2xx status, or one of :mod:`portkey_vk._errors`' exceptions.
+Everything above this module is plain Python. A resource asks :meth:`AsyncTransport.request`
+for an operation (method, path segments, query, JSON body, per-call headers and timeout);
+:mod:`portkey_vk._retry` runs the attempts, each made here by :meth:`AsyncTransport.attempt`:
+redirects (:mod:`portkey_vk._redirects`) under one deadline, the body read under a size cap,
+failures turned into typed errors (:mod:`portkey_vk._error_mapping`), and the answer scrubbed of
+secrets (:mod:`portkey_vk._scrub`).
 """
 
 from __future__ import annotations
@@ -9,52 +13,50 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import email.utils
+import json
 import logging
-import math
 import os
-import random
 import time
 import urllib.request
 import weakref
-from collections.abc import Mapping
-from datetime import datetime, timezone
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Final
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
-from portkey_vk._config import REDACTED, ClientConfig, redact
+from portkey_vk._config import ClientConfig, encode_path_segment, validate_headers, validate_timeout
+from portkey_vk._error_mapping import connection_error, request_id_of, status_error
 from portkey_vk._errors import (
     APIConnectionError,
-    APIStatusError,
+    APIResponseTooLargeError,
     APITimeoutError,
     PortkeyError,
-    parse_error_body,
-    status_error_class,
 )
+from portkey_vk._logging import logger as log
+from portkey_vk._logging import redacted_headers, setup_from_env
+from portkey_vk._redirects import MAX_REDIRECTS, REDIRECT_STATUSES, follow, refusal
+from portkey_vk._retry import IDEMPOTENT_METHODS, retry_delay, send
 
 if TYPE_CHECKING:
     from portkey_vk._config import SSLOption
+    from portkey_vk._scrub import Scrubber
 
-__all__ = ["AsyncTransport", "RawResponse", "retry_delay"]
-
-from portkey_vk._logging import logger as log
-from portkey_vk._logging import redacted_headers, setup_from_env
+__all__ = ["AsyncTransport", "PreparedRequest", "RawResponse", "retry_delay"]
 
 setup_from_env()
 
-INITIAL_RETRY_DELAY: Final = 0.5
-MAX_RETRY_DELAY: Final = 8.0
-MAX_RETRY_AFTER: Final = 60.0
-MAX_REDIRECTS: Final = 5
 DEFAULT_CONNECTION_LIMIT: Final = 100
-_RETRYABLE_STATUSES: Final = frozenset({408, 409, 429})
-_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
-_REQUEST_ID_HEADERS: Final = ("x-portkey-request-id", "x-portkey-trace-id")
-_REDACTED_BYTES: Final = REDACTED.encode()
+# An error answer is only ever shown as a message and a body; reading more than this of it
+# would let a server make every failure cost memory (a 20 MB error page, an endless stream).
+ERROR_BODY_LIMIT: Final = 64 * 1024
+# A service reads the same few keys over and over; percent-encoding and building their URLs each
+# time is pure overhead. Bounded, so that a caller iterating over many slugs only ever holds
+# this many URLs.
+_URL_CACHE_SIZE: Final = 256
+_JSON_HEADERS: Final = {"Content-Type": "application/json"}
+_DROPPED: Final = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 # Sessions abandoned in a forked child: they belong to the parent's event loop, so closing them
 # here would touch the parent's (shared) epoll set. Holding them keeps their __del__ from warning.
@@ -89,22 +91,29 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows onl
 
 
 class RawResponse:
-    """A complete 2xx response: status, headers and the whole body, already read.
+    """A complete 2xx response: status, headers and the whole body, already read and scrubbed.
 
     Read-only by convention. A plain slotted class rather than a frozen attrs one: a frozen
     ``__init__`` sets every field through ``object.__setattr__``, and one is built per call.
     """
 
-    __slots__ = ("body", "elapsed", "headers", "status", "url")
+    __slots__ = ("body", "elapsed", "headers", "method", "status", "url")
 
-    def __init__(
-        self, status: int, headers: CIMultiDictProxy[str], body: bytes, url: URL, elapsed: float
+    def __init__(  # noqa: PLR0917 - built per call, positionally: keywords cost more
+        self,
+        status: int,
+        headers: CIMultiDictProxy[str],
+        body: bytes,
+        url: URL,
+        elapsed: float,
+        method: str = "GET",
     ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
         self.url = url
         self.elapsed = elapsed
+        self.method = method
 
     @property
     def request_id(self) -> str | None:
@@ -115,57 +124,38 @@ class RawResponse:
         return f"RawResponse(status={self.status}, url={str(self.url)!r})"
 
 
-def request_id_of(headers: Mapping[str, str]) -> str | None:
-    """Return Portkey's request id from response headers, if any."""
-    for name in _REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
+class PreparedRequest:
+    """One operation, validated and encoded: what every attempt of it sends."""
 
+    __slots__ = (
+        "body",
+        "client_timeout",
+        "headers",
+        "idempotent",
+        "method",
+        "scrubber",
+        "timeout",
+        "url",
+    )
 
-def retry_delay(attempt: int, headers: Mapping[str, str] | None) -> float:
-    """Seconds to wait before retry number ``attempt`` (0-based).
-
-    A ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date) of at most 60 s is honoured
-    exactly; otherwise exponential backoff from 0.5 s doubling to 8 s, with up to 25 % jitter
-    downwards so that a crowd of clients does not retry in lockstep.
-    """
-    if headers:
-        server_delay = _retry_after(headers)
-        if server_delay is not None:
-            return server_delay
-    delay = min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY)
-    return delay * (1.0 - 0.25 * random.random())
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value: float | None = None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            value = float(raw_ms) / 1000.0
-        except ValueError:
-            value = None
-    if value is None:
-        raw = headers.get("retry-after")
-        if raw is None:
-            return None
-        try:
-            value = float(raw)
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(raw)
-            except (TypeError, ValueError, IndexError):
-                return None
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            value = (when - datetime.now(timezone.utc)).total_seconds()
-            # A date in the past means "now"; only garbage and huge values are ignored.
-            value = max(value, 0.0)
-    if not math.isfinite(value) or value < 0 or value > MAX_RETRY_AFTER:
-        return None
-    return value
+    def __init__(  # noqa: PLR0917 - built per call, positionally: keywords cost more
+        self,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float,
+        client_timeout: aiohttp.ClientTimeout,
+        scrubber: Scrubber,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+        self.client_timeout = client_timeout
+        self.scrubber = scrubber
+        self.idempotent = method in IDEMPOTENT_METHODS
 
 
 def _proxy_for(url: URL) -> tuple[str | None, dict[str, str] | None]:
@@ -219,6 +209,7 @@ class AsyncTransport:
         # aiohttp sends proxy_headers only in an https CONNECT; a plain-http request goes to the
         # proxy itself, so its credentials ride on the request (the proxy consumes them).
         self._request_proxy_headers = self._proxy_headers if base_url.scheme == "http" else None
+        self._urls: dict[tuple[str, ...], URL] = {}
         _LIVE.add(self)
 
     @property
@@ -243,6 +234,11 @@ class AsyncTransport:
             # No skip_auto_headers: every request carries our User-Agent, so aiohttp never adds
             # its own, and skipping would cost a header copy per request.
         )
+        # aiohttp silently sends an idempotent request again after a dropped connection; the
+        # retry policy (portkey_vk._retry) does that itself, so that it knows of every request
+        # that went on the wire (a DELETE answered 404 after one has succeeded).
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
         self._session = session
         self._loop = loop
         self._pid = os.getpid()
@@ -300,219 +296,230 @@ class AsyncTransport:
         acquired = len(getattr(connector, "_acquired", ()))
         return idle + acquired
 
-    async def get(
+    # -- the pipeline --------------------------------------------------------------------------
+
+    def request(
         self,
         config: ClientConfig,
-        url: URL,
+        method: str,
+        path: tuple[str, ...],
         *,
-        extra_headers: Mapping[str, str] | None,
-        timeout: float | None,
-    ) -> RawResponse:
-        """GET ``url`` with retries; return a 2xx :class:`RawResponse` or raise a typed error."""
-        headers = config.headers if not extra_headers else {**config.headers, **extra_headers}
+        params: Mapping[str, str | int | None] | None = None,
+        json_body: object = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> Coroutine[Any, Any, RawResponse]:
+        """The one entry point of every operation: validate, encode, then send with retries.
+
+        Args:
+            config: the calling client's settings.
+            method: ``GET``, ``POST``, ``PUT`` or ``DELETE``.
+            path: path segments below the base URL, not yet encoded; each is sent as exactly
+                one percent-encoded segment (``a/b`` or ``..`` reach the server intact).
+            params: the query; ``None`` values are left out.
+            json_body: a JSON-ready value sent as the body (``None``: no body).
+            extra_headers: headers for this request only, over the client's.
+            timeout: seconds for each attempt, instead of the client's.
+            secrets: values this request carries that must be scrubbed like the API key
+                (a provider key in a write).
+
+        Not a coroutine itself: the caller awaits the retry loop's directly, one frame fewer to
+        create and to resume at every I/O wait. Bad input raises here, before any request.
+        """
+        url = self._urls.get(path)
+        if url is None:
+            url = self._url_for(config, path)
+        if params:
+            query = {k: str(v) for k, v in params.items() if v is not None}
+            if query:
+                url = url.update_query(query)
+        headers: Mapping[str, str] = config.headers
+        if extra_headers is not None:
+            headers = {**headers, **validate_headers(extra_headers, "extra_headers")}
         if self._request_proxy_headers:
             headers = {**headers, **self._request_proxy_headers}
-        client_timeout = (
-            config.client_timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
-        )
-        # The retry loop, the redirect loop and the attempt share one coroutine: a nested one
-        # per attempt cost a frame to create and another to resume at every I/O wake-up.
-        attempt = 0
-        while True:
+        body: bytes | None = None
+        if json_body is not None:
             try:
-                session = self._session
-                if session is None or self._loop is not asyncio.get_running_loop():
-                    session = await self._open_session()
-                started = time.monotonic()
-                target = url
-                for _ in range(MAX_REDIRECTS + 1):
-                    if log.isEnabledFor(logging.DEBUG):
-                        log.debug("GET %s headers=%s", target, redacted_headers(headers))
-                    error: APIConnectionError | None = None
-                    try:
-                        async with session.get(
-                            target,
-                            headers=headers,
-                            timeout=client_timeout,
-                            allow_redirects=False,
-                            proxy=self._proxy,
-                            proxy_headers=self._proxy_headers,
-                        ) as resp:
-                            body = await resp.read()
-                            status = resp.status
-                            resp_headers = resp.headers
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as exc:
-                        error = _connection_error(exc, client_timeout, target, config.api_key)
-                    elapsed = time.monotonic() - started
-                    if error is not None:
-                        if log.isEnabledFor(logging.INFO):
-                            log.info(
-                                "GET %s -> %s (attempt %d, %.1f ms)",
-                                target,
-                                type(error).__name__,
-                                attempt + 1,
-                                elapsed * 1e3,
-                            )
-                        # Raised outside the except block so that aiohttp's error is not also
-                        # kept as __context__: _connection_error chose a cause that holds no
-                        # request headers.
-                        raise error
-                    if log.isEnabledFor(logging.INFO):
-                        log.info(
-                            "GET %s -> %d (attempt %d, %.1f ms)",
-                            target,
-                            status,
-                            attempt + 1,
-                            elapsed * 1e3,
+                body = json.dumps(json_body, ensure_ascii=False, allow_nan=False).encode()
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"the request body cannot be sent as JSON: {exc}") from None
+            headers = {**headers, **_JSON_HEADERS}
+        if timeout is None:
+            seconds, client_timeout = config.timeout, config.client_timeout
+        else:
+            seconds = validate_timeout(timeout)
+            client_timeout = aiohttp.ClientTimeout(total=seconds)
+        scrubber = config.scrubber.with_secrets(secrets) if secrets else config.scrubber
+        req = PreparedRequest(method, url, headers, body, seconds, client_timeout, scrubber)
+        return send(self, config, req)
+
+    def _url_for(self, config: ClientConfig, path: tuple[str, ...]) -> URL:
+        url = config.url_for(*(encode_path_segment(segment) for segment in path))
+        # Only exact str segments are cached: a str subclass might hash or compare in its own
+        # way, and would then be served another string's URL.
+        if all(type(segment) is str for segment in path):
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            self._urls[path] = url
+        return url
+
+    async def attempt(
+        self, config: ClientConfig, req: PreparedRequest, deadline: float, number: int = 1
+    ) -> RawResponse:
+        """Make one attempt of ``req``: follow redirects, all within ``deadline``.
+
+        Returns a 2xx :class:`RawResponse`; raises :class:`APIStatusError` for any other answer
+        and :class:`APIConnectionError` (or :class:`APITimeoutError`) when none arrived.
+        """
+        session = self._session
+        if session is None or self._loop is not asyncio.get_running_loop():
+            session = await self._open_session()
+        scrubber = req.scrubber
+        method = req.method
+        body = req.body
+        target = req.url
+        client_timeout = req.client_timeout
+        started = time.monotonic()
+        for hop in range(MAX_REDIRECTS + 1):
+            if hop:
+                # Every hop shares the attempt's deadline: a slow redirect chain must not get
+                # a fresh timeout per hop.
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise scrubber.exception(
+                        APITimeoutError(
+                            f"Request timed out after {req.timeout}s (following redirects): "
+                            f"{method} {target}",
+                            method=method,
+                            url=str(target),
                         )
+                    )
+                client_timeout = aiohttp.ClientTimeout(total=remaining)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s headers=%s", method, target, redacted_headers(req.headers))
+            error: APIConnectionError | APIResponseTooLargeError | None = None
+            try:
+                async with session.request(
+                    method,
+                    target,
+                    headers=req.headers,
+                    data=body,
+                    timeout=client_timeout,
+                    allow_redirects=False,
+                    proxy=self._proxy,
+                    proxy_headers=self._proxy_headers,
+                ) as resp:
+                    status = resp.status
+                    resp_headers = resp.headers
                     if 200 <= status < 300:
-                        body, resp_headers = _scrub(config, body, resp_headers)
-                        return RawResponse(status, resp_headers, body, target, elapsed)
-                    if status in _REDIRECT_STATUSES and "Location" in resp_headers:
-                        target = self._redirect_target(config, target, resp_headers["Location"])
-                        continue
-                    raise _status_error(config, status, resp_headers, body, target)
-                raise _redirect_refusal(
-                    f"Too many redirects (more than {MAX_REDIRECTS}): GET {target}", target
+                        raw = await _read_capped(resp, config.max_response_bytes)
+                    else:
+                        raw = await _read_capped(resp, ERROR_BODY_LIMIT, truncate=True)
+            except asyncio.CancelledError:
+                raise
+            except _TooLarge as exc:
+                error = APIResponseTooLargeError(
+                    f"The response to {method} {target} is larger than max_response_bytes "
+                    f"({config.max_response_bytes} bytes); it was not read further.",
+                    status_code=status,
+                    body=None,
+                    headers=scrubber.headers(resp_headers),
+                    limit=config.max_response_bytes,
+                    size=exc.size,
+                    method=method,
+                    url=str(target),
                 )
-            except (APIStatusError, APIConnectionError) as exc:
-                if attempt >= config.max_retries or not _should_retry(exc):
-                    raise
-                delay = retry_delay(
-                    attempt, exc.headers if isinstance(exc, APIStatusError) else None
+            except Exception as exc:
+                error = connection_error(
+                    scrubber, exc, timeout=req.timeout, method=method, url=target
                 )
+                if isinstance(exc, _DROPPED) and not isinstance(exc, aiohttp.ClientConnectorError):
+                    error.__dict__["_dropped"] = True
+            elapsed = time.monotonic() - started
+            if error is not None:
                 if log.isEnabledFor(logging.INFO):
                     log.info(
-                        "retrying GET %s in %.3fs (attempt %d of %d): %s",
-                        url,
-                        delay,
-                        attempt + 2,
-                        config.max_retries + 1,
-                        type(exc).__name__,
+                        "%s %s -> %s (attempt %d, %.1f ms)",
+                        method,
+                        target,
+                        type(error).__name__,
+                        number,
+                        elapsed * 1e3,
                     )
-                await asyncio.sleep(delay)
-                attempt += 1
-
-    @staticmethod
-    def _redirect_target(config: ClientConfig, url: URL, location: str) -> URL:
-        if config.api_key in location:
-            # Following it would put the key into a URL, and from there into logs and errors.
-            raise _redirect_refusal(
-                f"Refused a redirect whose Location holds the API key: {url}", url
+                # Raised outside the except block, so aiohttp's error is not also kept as
+                # __context__: connection_error chose a scrubbed stand-in as the cause.
+                raise error
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s %s -> %d (attempt %d, %.1f ms)",
+                    method,
+                    target,
+                    status,
+                    number,
+                    elapsed * 1e3,
+                )
+            if 200 <= status < 300:
+                return RawResponse(
+                    status,
+                    scrubber.headers(resp_headers),
+                    scrubber.body(raw),
+                    target,
+                    elapsed,
+                    method,
+                )
+            if status in REDIRECT_STATUSES and "Location" in resp_headers:
+                location = resp_headers["Location"]
+                next_target = follow(
+                    config, scrubber, method=method, status=status, url=target, location=location
+                )
+                if next_target is not None:
+                    target = next_target
+                    continue
+            raise status_error(
+                scrubber, method, status=status, headers=resp_headers, raw=raw, url=target
             )
-        try:
-            target = url.join(URL(location))
-        except (ValueError, TypeError) as exc:
-            raise _redirect_refusal(f"Invalid redirect Location from GET {url}", url) from exc
-        if (target.scheme, target.host or "", target.port) != config.origin:
-            # The API key travels in a custom header, which aiohttp would forward to any host;
-            # only the base URL's origin may ever see it.
-            raise _redirect_refusal(
-                f"Refused to follow a redirect from {url} to another origin "
-                f"({target.scheme}://{target.host}:{target.port}): the API key is only sent "
-                f"to {config.base_url.origin()}",
-                url,
-            )
-        return target
-
-
-def _should_retry(exc: APIStatusError | APIConnectionError) -> bool:
-    if isinstance(exc, APIStatusError):
-        return exc.status_code in _RETRYABLE_STATUSES or exc.status_code >= 500
-    return not _is_redirect_refusal(exc)
-
-
-def _redirect_refusal(message: str, url: URL) -> APIConnectionError:
-    exc = APIConnectionError(message, method="GET", url=str(url))
-    # A refused redirect would be refused again: mark it so the retry loop gives up at once.
-    exc.__dict__["_redirect_refused"] = True
-    return exc
-
-
-def _is_redirect_refusal(exc: APIConnectionError) -> bool:
-    return bool(exc.__dict__.get("_redirect_refused"))
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _connection_error(
-    exc: Exception, client_timeout: aiohttp.ClientTimeout, url: URL, key: str
-) -> APIConnectionError:
-    # aiohttp raises many types (ClientError, OSError, parser errors, ValueError for odd
-    # headers); callers get exactly one, with a message that keeps the cause.
-    error: APIConnectionError
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-        error = APITimeoutError(
-            f"Request timed out after {client_timeout.total}s: GET {url}",
-            method="GET",
-            url=str(url),
+        raise refusal(
+            f"Too many redirects (more than {MAX_REDIRECTS}): {method} {target}", method, target
         )
-    else:
-        error = APIConnectionError(
-            f"Connection error: GET {url}: {redact(_describe(exc), key)}",
-            method="GET",
-            url=str(url),
-        )
-    cause: BaseException | None = exc
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # Its repr embeds request_info, whose headers hold the API key; its own cause (the
-        # parser's error) says what went wrong without them.
-        cause = exc.__cause__
-    error.__cause__ = cause
-    return error
 
 
-def _scrub(
-    config: ClientConfig, body: bytes, headers: CIMultiDictProxy[str]
-) -> tuple[bytes, CIMultiDictProxy[str]]:
-    """Return ``body`` and ``headers`` with the API key replaced by ``[REDACTED]``.
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
 
-    A hostile or buggy server echoing the key must not put it into an exception, a model or a
-    log line.
+
+async def _read_capped(
+    resp: aiohttp.ClientResponse, limit: int, *, truncate: bool = False
+) -> bytes:
+    """Read the (decompressed) body, never holding more than ``limit`` bytes of it.
+
+    With ``truncate`` the first ``limit`` bytes are returned and the rest left unread (the
+    connection is then closed rather than reused); otherwise a larger body raises _TooLarge.
     """
-    if config.api_key_bytes in body:
-        body = body.replace(config.api_key_bytes, _REDACTED_BYTES)
-    key = config.api_key
-    # A plain loop: half the cost of any() over a generator, on every 2xx answer.
-    for value in headers.values():
-        if key in value:
-            return body, CIMultiDictProxy(
-                CIMultiDict((name, redact(value, key)) for name, value in headers.items())
-            )
-    return body, headers
-
-
-def _status_error(
-    config: ClientConfig,
-    status: int,
-    headers: CIMultiDictProxy[str],
-    raw: bytes,
-    url: URL,
-) -> APIStatusError:
-    raw, safe_headers = _scrub(config, raw, headers)
-    body, message, code = parse_error_body(raw)
-    if message is None:
-        message = _default_message(status)
-    cls = status_error_class(status)
-    return cls(
-        message,
-        status_code=status,
-        error_code=code,
-        body=body,
-        headers=safe_headers,
-        request_id=request_id_of(safe_headers),
-        method="GET",
-        url=str(url),
-    )
-
-
-def _default_message(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "HTTP error"
+    length = resp.content_length
+    if length is not None and length <= limit and "Content-Encoding" not in resp.headers:
+        # The usual answer: its size is declared and aiohttp's parser stops there.
+        return await resp.read()
+    if (
+        length is not None
+        and not truncate
+        and length > limit
+        and ("Content-Encoding" not in resp.headers)
+    ):
+        raise _TooLarge(length)
+    chunks: list[bytes] = []
+    size = 0
+    # aiohttp decompresses in bounded pieces as they are read, so a compression bomb is
+    # counted (and stopped) after decompression, a piece at a time.
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            if truncate:
+                chunks.append(chunk[: len(chunk) - (size - limit)])
+                return b"".join(chunks)
+            raise _TooLarge(size)
+        chunks.append(chunk)
+    return b"".join(chunks)

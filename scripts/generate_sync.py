@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
+import importlib
 import inspect
 import itertools
+import pkgutil
 import re
 import sys
 import textwrap
@@ -57,25 +59,78 @@ def _import_async_classes() -> list[tuple[type, str]]:
 
     ``portkey_vk/__init__.py`` imports ``_sync``; a stale or missing ``_sync.py`` must never stop
     the generator that fixes it, so a placeholder stands in for it while the package loads.
+    Resources are discovered, not listed: every :class:`AsyncAPIResource` subclass defined in a
+    module of ``portkey_vk.resources`` gets a twin named without its ``Async`` prefix.
     """
     sys.path.insert(0, str(ROOT))
     placeholder = types.ModuleType("portkey_vk._sync")
     placeholder.__getattr__ = lambda name: None  # type: ignore[method-assign]
     sys.modules["portkey_vk._sync"] = placeholder
-    from portkey_vk._client import AsyncPortkey  # noqa: PLC0415 - after the placeholder
+    import portkey_vk.resources  # noqa: PLC0415 - after the placeholder
+    from portkey_vk._client import AsyncPortkey  # noqa: PLC0415
+    from portkey_vk._resource import AsyncAPIResource  # noqa: PLC0415
     from portkey_vk._response import AsyncAPIResponse  # noqa: PLC0415
-    from portkey_vk.resources.virtual_keys import (  # noqa: PLC0415
-        AsyncVirtualKeys,
-        AsyncVirtualKeysWithRawResponse,
-    )
 
+    resources: list[tuple[type, str]] = []
+    for info in sorted(pkgutil.iter_modules(portkey_vk.resources.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"portkey_vk.resources.{info.name}")
+        for name, obj in sorted(vars(module).items()):
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, AsyncAPIResource)
+                and obj.__module__ == module.__name__
+            ):
+                if not name.startswith("Async"):
+                    raise SystemExit(f"{module.__name__}.{name}: resource names start with Async")
+                resources.append((obj, name.removeprefix("Async")))
     del sys.modules["portkey_vk._sync"]
-    return [
-        (AsyncPortkey, "Portkey"),
-        (AsyncVirtualKeys, "VirtualKeys"),
-        (AsyncVirtualKeysWithRawResponse, "VirtualKeysWithRawResponse"),
-        (AsyncAPIResponse, "APIResponse"),
-    ]
+    return [(AsyncPortkey, "Portkey"), *resources, (AsyncAPIResponse, "APIResponse")]
+
+
+def _support_types() -> dict[type, tuple[str, str | None, str]]:
+    """Async helper types the facade maps to hand-written (or templated) sync ones.
+
+    Each: (sync name, module to import it from or None when templated here, wrap expression).
+    """
+    from portkey_vk._pagination import AsyncPage, AsyncPaginator  # noqa: PLC0415
+    from portkey_vk._resource import AsyncRawResponseView  # noqa: PLC0415
+
+    return {
+        AsyncPaginator: ("SyncPage", "portkey_vk._pagination", "SyncPage._first({}, self._guard)"),
+        AsyncPage: ("SyncPage", "portkey_vk._pagination", "SyncPage({}, self._guard)"),
+        # Not generic on the sync side: its methods are looked up by name.
+        AsyncRawResponseView: ("RawResponseView", None, "RawResponseView({}, self._guard)"),
+    }
+
+
+RAW_RESPONSE_VIEW = '''class RawResponseView:
+    """``resource.with_raw_response`` of the sync client: each method returns an APIResponse.
+
+    One generic view for every resource: ``view.retrieve(...)`` (or any other method) returns an
+    :class:`APIResponse` whose ``parse()`` gives what the method itself returns.
+    """
+
+    __slots__ = ("_async", "_guard")
+
+    def __init__(self, wrapped: AsyncRawResponseView[Any], guard: _portal.ClientGuard) -> None:
+        self._async = wrapped
+        self._guard = guard
+
+    def __getattr__(self, name: str) -> Callable[..., APIResponse[Any]]:
+        method = getattr(self._async, name)
+        guard = self._guard
+
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> APIResponse[Any]:
+            return APIResponse(_portal.run(method, *args, **kwargs), guard)
+
+        return call
+
+    def __dir__(self) -> list[str]:
+        return dir(self._async)
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncRawResponseView", "RawResponseView", 1)'''
 
 
 class Imports:
@@ -84,9 +139,11 @@ class Imports:
     def __init__(self) -> None:
         self.plain: set[str] = set()
         self.names: dict[str, set[str]] = {}
+        self.used_names: set[str] = set()
 
     def add(self, module: str, name: str) -> str:
         self.names.setdefault(module, set()).add(name)
+        self.used_names.add(name)
         return name
 
     def render(self) -> str:
@@ -112,19 +169,26 @@ class Generator:
     def __init__(self, classes: list[tuple[type, str]]) -> None:
         self.classes = classes
         self.sync_names = dict(classes)
+        self.support = _support_types()
         self.root = classes[0][0]
         self.imports = Imports()
         self.imports.add("portkey_vk", "_portal")
-        # Longest first, so AsyncVirtualKeysWithRawResponse is not half-renamed.
-        self.renames = sorted(
-            ((cls.__name__, name) for cls, name in classes), key=lambda p: -len(p[0])
-        )
+        self.typevars: set[str] = set()
+        self.templates: list[str] = []
+        from portkey_vk._types import NOT_GIVEN  # noqa: PLC0415
+
+        self.not_given = NOT_GIVEN
+        # Longest first, so AsyncRawResponseView is not half-renamed.
+        names = [(cls.__name__, name) for cls, name in classes]
+        names += [(cls.__name__, entry[0]) for cls, entry in self.support.items()]
+        self.renames = sorted(names, key=lambda p: -len(p[0]))
 
     # -- text ----------------------------------------------------------------------------------
 
     def sync_text(self, text: str) -> str:
         """Reword async prose for the sync twin: names, ``await`` and ``async with``."""
-        text = text.replace("async with ", "with ").replace("await ", "")
+        text = text.replace("async with ", "with ").replace("async for ", "for ")
+        text = text.replace("await ", "")
         for old, new in self.renames:
             text = re.sub(rf"\b{old}\b", new, text)
         return text
@@ -148,7 +212,18 @@ class Generator:
         if len(line) <= LINE_LENGTH or not items:
             return [line]
         inner = indent + "    "
-        return [f"{indent}{head}(", *(f"{inner}{item}," for item in items), f"{indent}){tail}"]
+        lines = [f"{indent}{head}("]
+        for item in items:
+            line = f"{inner}{item},"
+            if len(line) > LINE_LENGTH and " | " in item:
+                # As ruff format lays out a long union annotation: one member per line.
+                parts = _split_top_level(item, " | ")
+                lines.append(f"{inner}{parts[0]}")
+                lines += [f"{inner}| {part}" for part in parts[1:-1]]
+                lines.append(f"{inner}| {parts[-1]},")
+            else:
+                lines.append(line)
+        return [*lines, f"{indent}){tail}"]
 
     # -- types ---------------------------------------------------------------------------------
 
@@ -160,15 +235,28 @@ class Generator:
             return self.imports.add("typing", "Any")
         if tp is Ellipsis:
             return "..."
+        if isinstance(tp, typing.TypeVar):
+            self.imports.add("typing", "TypeVar")
+            self.typevars.add(tp.__name__)
+            return tp.__name__
         if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-            return " | ".join(self.annotation(arg) for arg in typing.get_args(tp))
+            # None last, as ruff's RUF036 wants it.
+            args = sorted(typing.get_args(tp), key=lambda arg: arg is type(None))
+            return " | ".join(self.annotation(arg) for arg in args)
         origin = typing.get_origin(tp)
+        if origin is not None and self.support.get(origin, ("",))[0] == "RawResponseView":
+            return self.annotation(origin)
         if origin is not None:
             args = ", ".join(self.annotation(arg) for arg in typing.get_args(tp))
             return f"{self.annotation(origin)}[{args}]"
         if isinstance(tp, type):
             if tp in self.sync_names:
                 return self.sync_names[tp]
+            if tp in self.support:
+                name, module, _ = self.support[tp]
+                if module is not None:
+                    self.imports.add(module, name)
+                return name
             if getattr(builtins, tp.__name__, None) is tp:
                 return tp.__name__
             module = tp.__module__
@@ -197,9 +285,12 @@ class Generator:
                 raise SystemExit(f"{fn.__qualname__}: async-object parameters are not supported")
             text = param.name if hint is None else f"{param.name}: {self.annotation(hint)}"
             if param.default is not inspect.Parameter.empty:
-                if not isinstance(param.default, (bool, int, float, str, type(None))):
+                if param.default is self.not_given:
+                    text += f" = {self.imports.add('portkey_vk._types', 'NOT_GIVEN')}"
+                elif not isinstance(param.default, (bool, int, float, str, type(None))):
                     raise SystemExit(f"{fn.__qualname__}: default {param.default!r} not literal")
-                text += f" = {param.default!r}"
+                else:
+                    text += f" = {param.default!r}"
             kind = param.kind
             if kind is inspect.Parameter.KEYWORD_ONLY and not star_done:
                 params.append("*")
@@ -226,6 +317,11 @@ class Generator:
 
     def wrap(self, tp: Any, expr: str) -> str:
         """Wrap an async object returned by the async side in its sync twin."""
+        origin = typing.get_origin(tp) or tp
+        if origin in self.support:
+            return self.support[origin][2].format(expr)
+        if origin is not tp and origin in self.sync_names:
+            return f"{self.sync_names[origin]}({expr}, self._guard)"
         if tp not in self.sync_names:
             if any(arg in self.sync_names for arg in typing.get_args(tp)):
                 raise SystemExit(f"cannot wrap the composite return type {tp!r}")
@@ -238,7 +334,18 @@ class Generator:
     # -- members -------------------------------------------------------------------------------
 
     def members(self, cls: type) -> Iterator[list[str]]:
-        for name, member in cls.__dict__.items():
+        # Inherited public members too (a resource's base gives it with_raw_response), each
+        # once, the subclass's own first.
+        seen: set[str] = set()
+        found: list[tuple[str, Any]] = []
+        for klass in cls.__mro__:
+            if klass is object:
+                continue
+            for name, member in klass.__dict__.items():
+                if name not in seen:
+                    seen.add(name)
+                    found.append((name, member))
+        for name, member in found:
             if name.startswith("_") and name not in DUNDERS:
                 continue
             if isinstance(member, property):
@@ -307,8 +414,15 @@ class Generator:
             rest = inspect.cleandoc(doc).partition("\nArgs:")[2]
             doc = ROOT_INTRO + "\nArgs:" + rest
         slots = ", ".join(f'"{n}"' for n in ["_async", "_guard", *(a[0] for a in attrs)])
+        params = getattr(cls, "__parameters__", ())
+        base = ""
+        if params:
+            # A generic async class (AsyncAPIResponse[T]) gets a generic twin.
+            names = ", ".join(self.annotation(p) for p in params)
+            base = f"({self.imports.add('typing', 'Generic')}[{names}])"
+            async_name = f"{async_name}[{names}]"
         lines = [
-            f"class {sync_name}:",
+            f"class {sync_name}{base}:",
             *self.docstring(doc, "    "),
             "",
             f"    __slots__ = ({slots})",
@@ -352,6 +466,16 @@ class Generator:
     def module(self) -> str:
         bodies = [self.klass(cls, name) for cls, name in self.classes]
         names = sorted(name for _, name in self.classes)
+        if "RawResponseView" in self.imports.used_names or any(
+            "RawResponseView(" in line for body in bodies for line in body
+        ):
+            self.imports.plain.add("functools")
+            self.imports.add("collections.abc", "Callable")
+            self.imports.add("typing", "Any")
+            self.imports.add("portkey_vk._resource", "AsyncRawResponseView")
+            bodies.append(RAW_RESPONSE_VIEW.splitlines())
+            names = sorted([*names, "RawResponseView"])
+        typevars = [f'{name} = TypeVar("{name}")' for name in sorted(self.typevars)]
         parts = [
             HEADER,
             '"""The sync facade: :class:`Portkey` and its resources.',
@@ -366,6 +490,8 @@ class Generator:
             "",
             f"__all__ = [{', '.join(repr(n).replace(chr(39), chr(34)) for n in names)}]",
         ]
+        if typevars:
+            parts += ["", *typevars]
         for body in bodies:
             parts += ["", "", *body]
         return "\n".join(parts) + "\n"
@@ -392,6 +518,25 @@ def _attribute_docstrings(cls: type) -> dict[str, str]:
         ):
             docs[node.target.id] = following.value.value
     return docs
+
+
+def _split_top_level(text: str, sep: str) -> list[str]:
+    """Split ``text`` at ``sep`` where it is outside brackets."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
 
 
 def generate() -> str:

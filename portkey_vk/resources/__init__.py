@@ -1,5 +1,5 @@
-"""API resources: one module per resource of the control plane."""
+"""API resources: one module per resource of the control plane, each an AsyncAPIResource."""
 
-from portkey_vk.resources.virtual_keys import AsyncVirtualKeys, AsyncVirtualKeysWithRawResponse
+from portkey_vk.resources.virtual_keys import AsyncVirtualKeys
 
-__all__ = ["AsyncVirtualKeys", "AsyncVirtualKeysWithRawResponse"]
+__all__ = ["AsyncVirtualKeys"]

@@ -1,96 +1,35 @@
-"""``client.virtual_keys``: the one ``retrieve`` implementation behind every surface.
+"""``client.virtual_keys``: retrieve, list, create, update and delete Portkey virtual keys.
 
-The async classes here are the only place request logic lives; the sync facade
-(:mod:`portkey_vk._sync`) is generated from them and runs these very coroutines.
+The async class here is the only place these operations are written; the sync facade
+(:mod:`portkey_vk._sync`) is generated from it and runs these very coroutines. Virtual keys are
+deprecated upstream in favour of Providers (``client.providers``); existing keys keep working.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
 
-from portkey_vk._config import (
-    ClientConfig,
-    encode_path_segment,
-    validate_headers,
-    validate_timeout,
-)
-from portkey_vk._models import VirtualKey
-from portkey_vk._response import AsyncAPIResponse, parse_virtual_key
-from portkey_vk._transport import AsyncTransport, RawResponse
+from portkey_vk import _params
+from portkey_vk._models import RateLimit, ResourceRef, SecretMapping, UsageLimits, VirtualKey
+from portkey_vk._pagination import AsyncPaginator
+from portkey_vk._resource import AsyncAPIResource, validate_slug
+from portkey_vk._types import NOT_GIVEN, NotGiven
 
-if TYPE_CHECKING:
-    from yarl import URL
+__all__ = ["AsyncVirtualKeys"]
 
-__all__ = ["AsyncVirtualKeys", "AsyncVirtualKeysWithRawResponse"]
-
-_CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# A service reads the same few keys over and over; validating, percent-encoding and building the
-# URL again each time is pure overhead. Bounded, so that a caller iterating over many slugs only
-# ever holds this many URLs.
-_URL_CACHE_SIZE: Final = 256
+_PATH: Final = "virtual-keys"
 
 
-def _validate_slug(slug: object) -> str:
-    if not isinstance(slug, str):
-        # ValueError, not TypeError: callers catch one class for every refused slug.
-        raise ValueError(f"slug must be a str, got {type(slug).__name__}")  # noqa: TRY004
-    if not slug:
-        raise ValueError("slug must not be empty")
-    if _CONTROL_CHARS.search(slug):
-        raise ValueError(f"slug must not contain control characters: {slug!r}")
-    return slug
-
-
-class AsyncVirtualKeys:
-    """Read Portkey virtual keys: ``await client.virtual_keys.retrieve(slug)``.
+class AsyncVirtualKeys(AsyncAPIResource):
+    """Portkey virtual keys: ``await client.virtual_keys.retrieve(slug)`` and the rest.
 
     Deprecated upstream: virtual keys are superseded by the Providers API, but existing keys keep
     working and Portkey promises to keep serving them, so the SDK issues no runtime warning.
     """
 
-    __slots__ = ("_config", "_transport", "_urls")
-
-    def __init__(self, config: ClientConfig, transport: AsyncTransport) -> None:
-        self._config = config
-        self._transport = transport
-        self._urls: dict[str, URL] = {}
-
-    def _build_url(self, slug: str) -> URL:
-        url = self._config.url_for("virtual-keys", encode_path_segment(slug))
-        # Only exact str keys: a str subclass might hash or compare in its own way.
-        if type(slug) is str:
-            if len(self._urls) >= _URL_CACHE_SIZE:
-                self._urls.clear()
-            self._urls[slug] = url
-        return url
-
-    @property
-    def with_raw_response(self) -> AsyncVirtualKeysWithRawResponse:
-        """The same methods, returning an :class:`AsyncAPIResponse` with status and headers."""
-        return AsyncVirtualKeysWithRawResponse(self)
-
-    def _get(
-        self,
-        slug: str,
-        extra_headers: Mapping[str, str] | None,
-        timeout: float | None,
-    ) -> Coroutine[Any, Any, RawResponse]:
-        # Not a coroutine itself: callers await the transport's directly, one frame fewer to
-        # create and to resume at every I/O wait. They call it inside their own coroutine, so a
-        # refused argument still raises when the caller is awaited, before any request.
-        # A cached slug was validated and encoded when it was first seen.
-        url = self._urls.get(slug) if type(slug) is str else None
-        if url is None:
-            _validate_slug(slug)
-        if extra_headers is not None:
-            extra_headers = validate_headers(extra_headers, "extra_headers")
-        if timeout is not None:
-            timeout = validate_timeout(timeout)
-        if url is None:
-            url = self._build_url(slug)
-        return self._transport.get(self._config, url, extra_headers=extra_headers, timeout=timeout)
+    __slots__ = ()
 
     async def retrieve(
         self,
@@ -122,28 +61,252 @@ class AsyncVirtualKeys:
             APIConnectionError: the control plane could not be reached.
             APIResponseValidationError: the answer was not a virtual key.
         """
-        raw = await self._get(slug, extra_headers, timeout)
-        return parse_virtual_key(raw)
+        return await self._get(
+            (_PATH, validate_slug(slug)),
+            cast_to=VirtualKey,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
 
+    def list(
+        self,
+        *,
+        page_size: int = 50,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncPaginator[VirtualKey]:
+        """List virtual keys (``GET /virtual-keys?current_page=N&page_size=M``), paged for you.
 
-class AsyncVirtualKeysWithRawResponse:
-    """``client.virtual_keys.with_raw_response``: the same calls, returning raw responses."""
+        ::
 
-    __slots__ = ("_resource",)
+            async for vk in client.virtual_keys.list():         # every key, every page
+                ...
+            page = await client.virtual_keys.list(page_size=20)  # the first page only
 
-    def __init__(self, resource: AsyncVirtualKeys) -> None:
-        self._resource = resource
+        Args:
+            page_size: keys per page, 1 to 1000.
+            workspace_id: only this workspace's keys; ``None`` for no workspace filter. Not given:
+                the client's ``workspace_id``.
+            extra_headers: headers added to these requests only.
+            timeout: seconds for each attempt, overriding the client's.
 
-    async def retrieve(
+        Returns:
+            Every key, page after page (``async for vk in client.virtual_keys.list()``),
+            fetching up to 4 pages ahead once the total is known; or the first page alone
+            (``page = await client.virtual_keys.list()``: ``page.data``, ``page.total``,
+            ``page.has_next_page()``, ``page.get_next_page()``, ``page.iter_pages()``).
+
+        Raises:
+            TypeError, ValueError: a bad ``page_size``, ``workspace_id`` or header (no request
+                is sent).
+        """
+        return self._get_page(
+            (_PATH,),
+            cast_to=VirtualKey,
+            page_size=page_size,
+            params={"workspace_id": self._workspace(workspace_id)},
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    async def create(
+        self,
+        *,
+        name: str,
+        provider: str,
+        key: str | NotGiven = NOT_GIVEN,
+        note: str | NotGiven | None = NOT_GIVEN,
+        usage_limits: UsageLimits | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        rate_limits: RateLimit
+        | Mapping[str, Any]
+        | Sequence[RateLimit | Mapping[str, Any]]
+        | NotGiven
+        | None = NOT_GIVEN,
+        expires_at: datetime | NotGiven | None = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        deployment_config: Sequence[Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        api_version: str | NotGiven | None = NOT_GIVEN,
+        resource_name: str | NotGiven | None = NOT_GIVEN,
+        deployment_name: str | NotGiven | None = NOT_GIVEN,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> ResourceRef:
+        """Create a virtual key (``POST /virtual-keys``); return its slug.
+
+        ::
+
+            ref = await client.virtual_keys.create(
+                name="prod-openai", provider="openai", key=os.environ["OPENAI_API_KEY"]
+            )
+            ref.slug
+
+        Omitted arguments are not sent; ``None`` is sent as ``null``. The provider ``key`` is
+        a secret like the API key: it never appears in a repr, log line or error.
+
+        A create is retried only when the request certainly did not reach the server
+        (connection refused, DNS, TLS handshake) or on 429. After a timeout, a dropped
+        connection or a 5xx the error says the key may or may not have been created.
+
+        Args:
+            name: the key's display name.
+            provider: the AI provider, e.g. ``openai``, ``anthropic``, ``azure-openai``.
+            key: the provider's API key (optional when ``secret_mappings`` maps ``key``).
+            note: a free-text note.
+            usage_limits: a :class:`UsageLimits` or mapping.
+            rate_limits: one :class:`RateLimit` (or mapping) or a sequence; sent as an array.
+            expires_at: a timezone-aware expiry time.
+            secret_mappings: fields filled from secret references.
+            deployment_config: Azure deployments (``apiVersion``, ``deploymentName``,
+                ``alias``, ``is_default``), sent as ``deploymentConfig``.
+            api_version: Azure API version, sent as ``apiVersion``.
+            resource_name: Azure resource name, sent as ``resourceName``.
+            deployment_name: Azure deployment name, sent as ``deploymentName``.
+            workspace_id: the workspace to create it in (org-admin API keys need one). Not
+                given: the client's ``workspace_id``.
+            extra_body: more JSON fields to send, for what this SDK does not know yet.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Raises:
+            TypeError, ValueError: an argument of the wrong type or value (no request is sent).
+            APIStatusError, APIConnectionError: the create failed (see above for retries).
+        """
+        body = _params.Body()
+        body.add("name", _params.required_str(name, "name"))
+        body.add("provider", _params.required_str(provider, "provider"))
+        body.add("key", _params.optional_str(key, "key", nullable=False))
+        body.add("note", _params.optional_str(note, "note"))
+        body.add("usage_limits", _params.usage_limits(usage_limits))
+        body.add("rate_limits", _params.rate_limits(rate_limits))
+        body.add("expires_at", _params.timestamp(expires_at, "expires_at"))
+        body.add("secret_mappings", _params.secret_mappings(secret_mappings))
+        body.add("deploymentConfig", _deployments(deployment_config))
+        body.add("apiVersion", _params.optional_str(api_version, "api_version"))
+        body.add("resourceName", _params.optional_str(resource_name, "resource_name"))
+        body.add("deploymentName", _params.optional_str(deployment_name, "deployment_name"))
+        workspace = self._workspace(workspace_id)
+        if workspace is not None:
+            body.add("workspace_id", workspace)
+        body.merge(extra_body)
+        return await self._post(
+            (_PATH,),
+            body=body.data,
+            cast_to=ResourceRef,
+            extra_headers=extra_headers,
+            timeout=timeout,
+            secrets=_secrets(key, body.data),
+        )
+
+    async def update(
+        self,
+        slug: str,
+        *,
+        name: str | NotGiven = NOT_GIVEN,
+        key: str | NotGiven = NOT_GIVEN,
+        note: str | NotGiven | None = NOT_GIVEN,
+        usage_limits: UsageLimits | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        rate_limits: RateLimit
+        | Mapping[str, Any]
+        | Sequence[RateLimit | Mapping[str, Any]]
+        | NotGiven
+        | None = NOT_GIVEN,
+        expires_at: datetime | NotGiven | None = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        deployment_config: Sequence[Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Change a virtual key (``PUT /virtual-keys/{slug}``); rotate its secret with ``key``.
+
+        ::
+
+            await client.virtual_keys.update("prod-openai", note="rotated", key=new_secret)
+
+        Only the given fields are sent; ``None`` clears a field (``note``, ``usage_limits``,
+        ``rate_limits``, ``expires_at``, ``secret_mappings``, ``deployment_config``). Retried
+        like a read: sending the same update twice has the same effect as once.
+
+        Args:
+            slug: the virtual key's slug.
+            name: a new display name.
+            key: a new provider API key (a secret, never shown anywhere).
+            note: a new note, or ``None`` to clear it.
+            usage_limits: new usage limits, or ``None`` to remove them.
+            rate_limits: new rate limits (one or a sequence), or ``None`` to remove them.
+            expires_at: a new timezone-aware expiry, or ``None`` for none.
+            secret_mappings: new secret mappings, or ``None`` to remove them.
+            deployment_config: new Azure deployments (sent as ``deploymentConfig``).
+            extra_body: more JSON fields to send.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Raises:
+            ValueError: no field to change, or a bad ``slug`` (no request is sent).
+            TypeError: an argument of the wrong type (no request is sent).
+            NotFoundError: no virtual key has this slug.
+        """
+        slug = validate_slug(slug)
+        body = _params.Body()
+        body.add("name", _params.optional_str(name, "name", nullable=False))
+        body.add("key", _params.optional_str(key, "key", nullable=False))
+        body.add("note", _params.optional_str(note, "note"))
+        body.add("usage_limits", _params.usage_limits(usage_limits))
+        body.add("rate_limits", _params.rate_limits(rate_limits))
+        body.add("expires_at", _params.timestamp(expires_at, "expires_at"))
+        body.add("secret_mappings", _params.secret_mappings(secret_mappings))
+        body.add("deploymentConfig", _deployments(deployment_config))
+        body.merge(extra_body)
+        if not body:
+            raise ValueError("update() needs at least one field to change")
+        await self._put(
+            (_PATH, slug),
+            body=body.data,
+            extra_headers=extra_headers,
+            timeout=timeout,
+            secrets=_secrets(key, body.data),
+        )
+
+    async def delete(
         self,
         slug: str,
         *,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> AsyncAPIResponse:
-        """Like :meth:`AsyncVirtualKeys.retrieve`, but return the raw response.
+    ) -> None:
+        """Delete a virtual key (``DELETE /virtual-keys/{slug}``).
 
-        Call ``await response.parse()`` for the :class:`VirtualKey`.
+        Retried like a read. When an attempt may have reached the server (a timeout, a dropped
+        connection, a 5xx) and a retry then gets 404, the key is gone and the delete succeeds.
+
+        Raises:
+            ValueError: a bad ``slug`` (no request is sent).
+            NotFoundError: no virtual key has this slug.
         """
-        raw = await self._resource._get(slug, extra_headers, timeout)
-        return AsyncAPIResponse(raw)
+        await self._delete(
+            (_PATH, validate_slug(slug)), extra_headers=extra_headers, timeout=timeout
+        )
+
+
+def _deployments(value: Any) -> Any:
+    if isinstance(value, NotGiven) or value is None:
+        return value
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise TypeError("deployment_config must be a sequence of mappings")
+    out = []
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise TypeError(f"deployment_config[{index}] must be a mapping")
+        for required in ("apiVersion", "deploymentName"):
+            if not isinstance(item.get(required), str):
+                raise ValueError(f"deployment_config[{index}] needs a str {required!r}")  # noqa: TRY004
+        out.append(_params.json_value(item, f"deployment_config[{index}]"))
+    return out
+
+
+def _secrets(key: object, body: Mapping[str, Any]) -> tuple[str, ...]:
+    found = _params.secrets_in_mappings(body.get("secret_mappings"))
+    return (key, *found) if isinstance(key, str) else found

@@ -1,0 +1,398 @@
+"""Paging: every list operation returns a paginator that pages for the caller.
+
+::
+
+    async for vk in client.virtual_keys.list():        # every item of every page
+        ...
+    page = await client.virtual_keys.list(page_size=20)  # the first page only
+    page.data, page.total, page.has_next_page()
+    async for p in page.iter_pages(): ...
+
+    for vk in Portkey().virtual_keys.list(): ...        # sync: SyncPage, the same, blocking
+
+Portkey's lists are ``{"object": "list", "total": T, "data": [...]}`` addressed by
+``current_page`` (from 0) and ``page_size``, with no cursor. Iteration stops on an empty page, a
+short page, once ``total`` items were seen, or when a server ignores paging (a page of items
+already seen): it never loops forever, never yields an item twice, and never fetches more than
+``ceil(total / page_size) + 1`` pages. Once ``total`` is known, up to :data:`PREFETCH` pages are
+fetched ahead concurrently while items are yielded in order; leaving the loop early cancels
+them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+
+from portkey_vk._errors import APIResponseValidationError
+from portkey_vk._fast_structure import structure
+from portkey_vk._response import decode
+
+if TYPE_CHECKING:
+    from portkey_vk._portal import ClientGuard
+    from portkey_vk._transport import RawResponse
+
+__all__ = ["PREFETCH", "AsyncPage", "AsyncPaginator", "SyncPage", "parse_page"]
+
+_T = TypeVar("_T")
+_S = TypeVar("_S")
+
+PREFETCH: Final = 4
+"""How many pages a full iteration fetches ahead of the one it is yielding from."""
+
+FetchPage = Callable[[int], Awaitable["AsyncPage[_T]"]]
+
+
+class AsyncPage(Generic[_T]):
+    """One page of a list: its items, the list's total, and the way to the next page.
+
+    Attributes:
+        data: the items of this page, in server order.
+        total: how many items the whole list has, as the server said (``None`` if it did not).
+        page_index: this page's ``current_page`` (from 0).
+        page_size: the ``page_size`` it was asked with.
+    """
+
+    __slots__ = ("_fetch", "data", "page_index", "page_size", "total")
+
+    def __init__(
+        self,
+        data: Sequence[_T],
+        total: int | None,
+        page_index: int,
+        page_size: int,
+        fetch: FetchPage[_T],
+    ) -> None:
+        self.data: list[_T] = list(data)
+        self.total = total
+        self.page_index = page_index
+        self.page_size = page_size
+        self._fetch = fetch
+
+    def has_next_page(self) -> bool:
+        """Whether another page may follow: this one is full and ``total`` is not reached."""
+        if len(self.data) < self.page_size:
+            return False
+        return self.total is None or (self.page_index + 1) * self.page_size < self.total
+
+    async def get_next_page(self) -> AsyncPage[_T]:
+        """Fetch the page after this one.
+
+        Raises:
+            StopAsyncIteration: there is no next page (see :meth:`has_next_page`).
+        """
+        if not self.has_next_page():
+            raise StopAsyncIteration("this is the last page")
+        return await self._fetch(self.page_index + 1)
+
+    def iter_pages(self) -> AsyncIterator[AsyncPage[_T]]:
+        """Iterate over this page and every page after it, fetched ahead concurrently."""
+        return _pages(self)
+
+    def __aiter__(self) -> AsyncIterator[_T]:
+        return _items(_walk(self))
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} page {self.page_index} ({len(self.data)} items, "
+            f"total={self.total})>"
+        )
+
+
+class AsyncPaginator(Generic[_T]):
+    """What a ``list`` call returns: await it for the first page, iterate it for every item.
+
+    ::
+
+        page = await client.virtual_keys.list(page_size=20)   # AsyncPage
+        async for vk in client.virtual_keys.list():           # every item, every page
+            ...
+    """
+
+    __slots__ = ("_fetch", "_raw")
+
+    def __init__(
+        self, fetch: FetchPage[_T], raw: Callable[[], Awaitable[Any]] | None = None
+    ) -> None:
+        self._fetch = fetch
+        self._raw = raw
+
+    def __await__(self) -> Generator[Any, None, AsyncPage[_T]]:
+        if self._raw is not None:
+            # with_raw_response: the first page's raw response, parsed on demand.
+            result: Any = yield from self._raw().__await__()
+            return result  # type: ignore[no-any-return]
+        return (yield from self._fetch(0).__await__())
+
+    def __aiter__(self) -> AsyncIterator[_T]:
+        return _items(_first_then_walk(self._fetch))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def _identity(item: object) -> object:
+    # Items are models (not hashable: they hold dicts); their id or slug names them.
+    ident = getattr(item, "id", None)
+    slug = getattr(item, "slug", None)
+    return None if ident is None and slug is None else (ident, slug)
+
+
+async def _first_then_walk(fetch: FetchPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list[_T]]]:
+    walk = _walk(await fetch(0))
+    try:
+        async for step in walk:
+            yield step
+    finally:
+        await walk.aclose()  # type: ignore[attr-defined]
+
+
+async def _items(walk: AsyncIterator[tuple[AsyncPage[_T], list[_T]]]) -> AsyncIterator[_T]:
+    try:
+        async for _, fresh in walk:
+            for item in fresh:
+                yield item
+    finally:
+        await walk.aclose()  # type: ignore[attr-defined]
+
+
+async def _pages(first: AsyncPage[_T]) -> AsyncIterator[AsyncPage[_T]]:
+    walk = _walk(first)
+    try:
+        async for page, _ in walk:
+            yield page
+    finally:
+        await walk.aclose()  # type: ignore[attr-defined]
+
+
+async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list[_T]]]:
+    """Yield ``first`` and each page after it with its items not seen before, in order.
+
+    The one place that decides when a list ends and what is fetched ahead; both the async and
+    the sync iteration run it.
+    """
+    size = first.page_size
+    budget = _page_budget(first)
+    fetched = 1
+    seen: set[object] = set()
+    ahead: deque[asyncio.Task[AsyncPage[_T]]] = deque()
+    next_index = first.page_index + 1
+    page = first
+    previous: list[_T] = []
+    try:
+        while True:
+            fresh = []
+            for item in page.data:
+                key = _identity(item)
+                if key is None:
+                    fresh.append(item)
+                elif key not in seen:
+                    seen.add(key)
+                    fresh.append(item)
+            if page is not first and page.data and (not fresh or page.data == previous):
+                # The same items again: the server ignores paging. Stop, yielding nothing new.
+                return
+            previous = page.data
+            yield page, fresh
+            if not page.has_next_page() or fetched >= budget:
+                return
+            if page.total is not None and len(seen) >= page.total:
+                return
+            # Ahead only within the pages `total` promises; the one extra page a growing list
+            # may need is fetched on its own.
+            last_expected = (
+                first.page_index + math.ceil(page.total / size) - 1
+                if page.total is not None
+                else next_index
+            )
+            while (
+                len(ahead) < PREFETCH
+                and next_index <= last_expected
+                and fetched + len(ahead) < budget
+            ):
+                ahead.append(asyncio.ensure_future(page._fetch(next_index)))
+                next_index += 1
+            if ahead:
+                task = ahead.popleft()
+            else:
+                task = asyncio.ensure_future(page._fetch(next_index))
+                next_index += 1
+            page = await task
+            fetched += 1
+    finally:
+        for task in ahead:
+            task.cancel()
+        for task in ahead:
+            # Awaited so that nothing is left running and no "exception never retrieved".
+            with contextlib.suppress(BaseException):
+                await task
+
+
+def _page_budget(first: AsyncPage[Any]) -> int:
+    if first.total is None:
+        return 1_000_000  # no total: only short or repeated pages end it
+    return max(1, math.ceil(first.total / max(first.page_size, 1))) + 1
+
+
+def parse_page(
+    raw: RawResponse,
+    cast_to: type[_T],
+    page_index: int,
+    page_size: int,
+    fetch: FetchPage[_T],
+) -> AsyncPage[_T]:
+    """Decode a list answer into an :class:`AsyncPage` of ``cast_to`` items.
+
+    Accepts ``{"object": "list", "total": T, "data": [...]}``, the same wrapped in
+    ``{"success": true, "data": ...}``, and a bare array.
+    """
+    body = decode(raw)
+    if type(body) is dict and "success" in body and type(body.get("data")) is dict:
+        body = body["data"]
+    total: int | None = None
+    if type(body) is dict and type(body.get("data")) is list:
+        items = body["data"]
+        count = body.get("total")
+        if type(count) is int and count >= 0:
+            total = count
+    elif type(body) is list:
+        items = body
+    else:
+        raise APIResponseValidationError(
+            f"a list answer must be an object with a data array, not {type(body).__name__}",
+            status_code=raw.status,
+            body=body,
+            headers=raw.headers,
+            request_id=raw.request_id,
+            method=raw.method,
+            url=str(raw.url),
+        )
+    data = []
+    for index, item in enumerate(items):
+        try:
+            data.append(structure(item, cast_to))
+        except APIResponseValidationError as exc:  # noqa: PERF203 - names the failing item
+            error = APIResponseValidationError(
+                exc.message.replace("@ $", f"@ $.data[{index}]"),
+                status_code=raw.status,
+                body=body,
+                headers=raw.headers,
+                request_id=raw.request_id,
+                method=raw.method,
+                url=str(raw.url),
+            )
+            error.__cause__ = exc.__cause__
+            raise error from None
+    return AsyncPage(data, total, page_index, page_size, fetch)
+
+
+class SyncPage(Generic[_T]):
+    """A page of a list, for the sync client: iterate it for every item of every page.
+
+    ::
+
+        for vk in client.virtual_keys.list(): ...          # every item, every page
+        page = client.virtual_keys.list(page_size=20)      # this page: .data, .total
+        page.has_next_page(); page.get_next_page(); page.iter_pages()
+
+    Each page is fetched by the async client on the shared event-loop thread, with the same
+    fetch-ahead and the same stopping rules.
+
+    Attributes:
+        data: the items of this page, in server order.
+        total: how many items the whole list has (``None`` if the server did not say).
+        page_index: this page's ``current_page`` (from 0).
+        page_size: the ``page_size`` it was asked with.
+    """
+
+    __slots__ = ("_async", "_guard")
+
+    def __init__(self, wrapped: AsyncPage[_T], guard: ClientGuard) -> None:
+        self._async = wrapped
+        # Keeps the client alive (and open) while a page of it is.
+        self._guard = guard
+
+    @property
+    def data(self) -> list[_T]:
+        """The items of this page."""
+        return self._async.data
+
+    @property
+    def total(self) -> int | None:
+        """How many items the whole list has, if the server said."""
+        return self._async.total
+
+    @property
+    def page_index(self) -> int:
+        """The ``current_page`` of this page (from 0)."""
+        return self._async.page_index
+
+    @property
+    def page_size(self) -> int:
+        """The ``page_size`` this page was asked with."""
+        return self._async.page_size
+
+    def has_next_page(self) -> bool:
+        """Whether another page may follow."""
+        return self._async.has_next_page()
+
+    def get_next_page(self) -> SyncPage[_T]:
+        """Fetch the page after this one.
+
+        Raises:
+            StopIteration: there is no next page.
+        """
+        from portkey_vk import _portal  # noqa: PLC0415 - the sync side loads anyio
+
+        if not self._async.has_next_page():
+            raise StopIteration("this is the last page")
+        return SyncPage(_portal.run(self._async.get_next_page), self._guard)
+
+    def iter_pages(self) -> Iterator[SyncPage[_T]]:
+        """Iterate over this page and every page after it, fetched ahead concurrently."""
+        for page, _ in _blocking(_walk(self._async)):
+            yield SyncPage(page, self._guard)
+
+    def __iter__(self) -> Iterator[_T]:
+        for _, fresh in _blocking(_walk(self._async)):
+            yield from fresh
+
+    @classmethod
+    def _first(cls, paginator: AsyncPaginator[_T], guard: ClientGuard) -> SyncPage[_T]:
+        """Fetch the first page of a ``list`` call on the portal (the generated facade's hook)."""
+        from portkey_vk import _portal  # noqa: PLC0415 - the sync side loads anyio
+
+        return cls(_portal.run(_await, paginator), guard)
+
+    def __len__(self) -> int:
+        return len(self._async.data)
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncPage", "SyncPage", 1)
+
+
+async def _await(paginator: AsyncPaginator[_T]) -> AsyncPage[_T]:
+    return await paginator
+
+
+def _blocking(pages: AsyncIterator[_S]) -> Iterator[_S]:
+    """Drive an async iterator from a blocking caller, one step per portal call."""
+    from portkey_vk import _portal  # noqa: PLC0415 - the sync side loads anyio
+
+    try:
+        while True:
+            try:
+                page = _portal.run(pages.__anext__)
+            except StopAsyncIteration:
+                return
+            yield page
+    finally:
+        # A `break` (or an error) in the caller's loop: cancel what is fetched ahead.
+        _portal.run(pages.aclose)  # type: ignore[attr-defined]

@@ -1,0 +1,266 @@
+"""The base every resource derives from, and the one generic ``with_raw_response`` view.
+
+:class:`AsyncAPIResource` gives each resource ``_get/_post/_put/_delete/_get_page``.
+
+A resource is a table of its operations (method, path, params, model); the request logic lives
+in the transport and the retry loop, the decoding in :mod:`portkey_vk._response` and
+:mod:`portkey_vk._pagination`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+
+from portkey_vk._config import validate_workspace_id
+from portkey_vk._pagination import AsyncPage, AsyncPaginator, parse_page
+from portkey_vk._response import AsyncAPIResponse, parse
+from portkey_vk._types import NotGiven
+
+if TYPE_CHECKING:
+    from portkey_vk._config import ClientConfig
+    from portkey_vk._transport import AsyncTransport, RawResponse
+
+__all__ = ["AsyncAPIResource", "AsyncRawResponseView", "validate_page_size", "validate_slug"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R", bound="AsyncAPIResource")
+
+_CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_PAGE_SIZE: Final = 1000
+
+
+def validate_slug(slug: object, what: str = "slug") -> str:
+    """Return ``slug`` if it can name a resource, or raise ``ValueError`` before any request."""
+    if not isinstance(slug, str):
+        # ValueError, not TypeError: callers catch one class for every refused slug.
+        raise ValueError(f"{what} must be a str, got {type(slug).__name__}")  # noqa: TRY004
+    if not slug:
+        raise ValueError(f"{what} must not be empty")
+    if _CONTROL_CHARS.search(slug):
+        raise ValueError(f"{what} must not contain control characters: {slug!r}")
+    return slug
+
+
+def validate_page_size(page_size: object) -> int:
+    """Return ``page_size`` if it is an int from 1 to 1000, or raise before any request."""
+    if isinstance(page_size, bool) or not isinstance(page_size, int):
+        raise TypeError(f"page_size must be an int, got {type(page_size).__name__}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be from 1 to {MAX_PAGE_SIZE}, got {page_size}")
+    return page_size
+
+
+class AsyncAPIResource:
+    """Base class of ``client.virtual_keys``, ``client.providers``, ...: the request helpers.
+
+    Every helper validates its input before any request, sends through the one transport
+    entry point, and parses into ``cast_to``; on a ``with_raw_response`` copy of the resource it
+    returns the :class:`AsyncAPIResponse` instead, parsed on demand.
+    """
+
+    __slots__ = ("_config", "_raw", "_transport")
+
+    def __init__(self, config: ClientConfig, transport: AsyncTransport) -> None:
+        self._config = config
+        self._transport = transport
+        self._raw = False
+
+    @property
+    def with_raw_response(self) -> AsyncRawResponseView[Any]:
+        """The same methods, returning an :class:`AsyncAPIResponse` with status and headers.
+
+        ``await response.parse()`` gives what the method itself returns.
+        """
+        copy = object.__new__(type(self))
+        copy._config = self._config
+        copy._transport = self._transport
+        copy._raw = True
+        return AsyncRawResponseView(copy)
+
+    # -- helpers for subclasses ----------------------------------------------------------------
+
+    def _workspace(self, workspace_id: str | NotGiven | None) -> str | None:
+        """The call's workspace: its own, ``None`` for none, the client's when not given."""
+        if isinstance(workspace_id, NotGiven):
+            return self._config.workspace_id
+        return validate_workspace_id(workspace_id)
+
+    async def _request(
+        self,
+        method: str,
+        path: tuple[str, ...],
+        cast_to: type[_T] | None,
+        *,
+        params: Mapping[str, str | int | None] | None = None,
+        body: object = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> Any:
+        raw = await self._transport.request(
+            self._config,
+            method,
+            path,
+            params=params,
+            json_body=body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+            secrets=secrets,
+        )
+        if self._raw:
+            return AsyncAPIResponse(raw, functools.partial(parse, cast_to=cast_to))
+        return parse(raw, cast_to)
+
+    def _get(
+        self,
+        path: tuple[str, ...],
+        *,
+        cast_to: type[_T],
+        params: Mapping[str, str | int | None] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, _T]:
+        # Not a coroutine itself: the caller awaits _request's directly, one frame fewer.
+        return self._request(
+            "GET", path, cast_to, params=params, extra_headers=extra_headers, timeout=timeout
+        )
+
+    def _post(
+        self,
+        path: tuple[str, ...],
+        *,
+        body: object,
+        cast_to: type[_T],
+        params: Mapping[str, str | int | None] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> Coroutine[Any, Any, _T]:
+        return self._request(
+            "POST",
+            path,
+            cast_to,
+            params=params,
+            body=body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+            secrets=secrets,
+        )
+
+    def _put(
+        self,
+        path: tuple[str, ...],
+        *,
+        body: object,
+        params: Mapping[str, str | int | None] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> Coroutine[Any, Any, None]:
+        return self._request(
+            "PUT",
+            path,
+            None,
+            params=params,
+            body=body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+            secrets=secrets,
+        )
+
+    def _delete(
+        self,
+        path: tuple[str, ...],
+        *,
+        params: Mapping[str, str | int | None] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, None]:
+        return self._request(
+            "DELETE", path, None, params=params, extra_headers=extra_headers, timeout=timeout
+        )
+
+    def _get_page(
+        self,
+        path: tuple[str, ...],
+        *,
+        cast_to: type[_T],
+        page_size: int,
+        params: Mapping[str, str | int | None] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncPaginator[_T]:
+        """A paginator over ``GET path?current_page=N&page_size=M`` (plus ``params``)."""
+        page_size = validate_page_size(page_size)
+        transport, config = self._transport, self._config
+        # Validated once here, not per page: bad input raises at the call, before any request.
+        request = functools.partial(
+            transport.request,
+            config,
+            "GET",
+            path,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        query = dict(params or {})
+
+        def send(index: int) -> Coroutine[Any, Any, RawResponse]:
+            return request(params={"current_page": index, "page_size": page_size, **query})
+
+        # Fail fast on bad headers or timeout: build (and discard) the first request now.
+        send(0).close()
+
+        async def fetch(index: int) -> AsyncPage[_T]:
+            return parse_page(await send(index), cast_to, index, page_size, fetch)
+
+        raw: Callable[[], Awaitable[Any]] | None = None
+        if self._raw:
+
+            async def first_raw() -> AsyncAPIResponse[AsyncPage[_T]]:
+                response = await send(0)
+                return AsyncAPIResponse(
+                    response, lambda r: parse_page(r, cast_to, 0, page_size, fetch)
+                )
+
+            raw = first_raw
+        return AsyncPaginator(fetch, raw)
+
+
+class AsyncRawResponseView(Generic[_R]):
+    """``resource.with_raw_response``: every method of the resource, returning raw responses.
+
+    One generic view for every resource: ``await view.retrieve(...)`` (or any other method)
+    returns an :class:`AsyncAPIResponse` whose ``await parse()`` gives what the method returns.
+    """
+
+    __slots__ = ("_resource",)
+
+    def __init__(self, resource: _R) -> None:
+        self._resource = resource
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[AsyncAPIResponse[Any]]]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        method = getattr(self._resource, name)
+        if not callable(method):
+            raise AttributeError(  # noqa: TRY004 - getattr() expects an AttributeError
+                f"{type(self._resource).__name__}.{name} is not a method"
+            )
+
+        @functools.wraps(method)
+        async def call(*args: Any, **kwargs: Any) -> AsyncAPIResponse[Any]:
+            result: AsyncAPIResponse[Any] = await method(*args, **kwargs)
+            return result
+
+        return call
+
+    def __dir__(self) -> list[str]:
+        return [
+            n for n in dir(self._resource) if not n.startswith("_") and n != "with_raw_response"
+        ]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {type(self._resource).__name__}>"

@@ -1,0 +1,165 @@
+"""The retry loop, and the policy that decides what may be sent again.
+
+Every operation goes through :func:`send`. What is retried depends on whether sending again
+could do something twice:
+
+- ``GET``, ``PUT`` and ``DELETE`` are idempotent: a connection error, a timeout, 408, 409, 429
+  or 5xx is retried up to ``max_retries`` times, with backoff and ``Retry-After`` honoured.
+- ``POST`` (a create) is retried only when the request certainly never reached the server
+  (connection refused, DNS failure, TLS handshake failure) or when it answered 429 (nothing was
+  done). After a timeout, a dropped connection or a 5xx it raises, saying so.
+- A connection dropped under an idempotent request is sent again at once, within the same
+  attempt's deadline: what aiohttp would otherwise do silently (it is switched off in
+  :mod:`portkey_vk._transport`), done here so the policy sees every request that went on the
+  wire. A ``DELETE`` answered 404 after an attempt that may have reached the server succeeded:
+  the earlier attempt deleted it.
+
+A whole call takes at most ``(max_retries + 1) x timeout`` plus the backoff between attempts
+(at most 8 s each, or a server's ``Retry-After`` of up to 60 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import random
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Final
+
+from portkey_vk._error_mapping import maybe_created_note, never_sent
+from portkey_vk._errors import APIConnectionError, APIStatusError, NotFoundError
+from portkey_vk._logging import logger as log
+from portkey_vk._redirects import is_refusal
+
+if TYPE_CHECKING:
+    from portkey_vk._config import ClientConfig
+    from portkey_vk._transport import AsyncTransport, PreparedRequest, RawResponse
+
+__all__ = ["retry_delay", "send"]
+
+INITIAL_RETRY_DELAY: Final = 0.5
+MAX_RETRY_DELAY: Final = 8.0
+MAX_RETRY_AFTER: Final = 60.0
+_RETRYABLE_STATUSES: Final = frozenset({408, 409, 429})
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+
+async def send(
+    transport: AsyncTransport, config: ClientConfig, req: PreparedRequest
+) -> RawResponse:
+    """Send ``req`` with retries; return a 2xx response or raise a typed, scrubbed error."""
+    attempt = 0
+    # Whether an earlier attempt may have reached the server (and done the work).
+    may_have_acted = False
+    while True:
+        deadline = time.monotonic() + req.timeout
+        try:
+            try:
+                return await transport.attempt(config, req, deadline, attempt + 1)
+            except APIConnectionError as exc:
+                if not (req.idempotent and exc.__dict__.get("_dropped")):
+                    raise
+                may_have_acted = True
+                if log.isEnabledFor(logging.INFO):
+                    log.info(
+                        "re-sending %s %s at once: the connection dropped", req.method, req.url
+                    )
+                return await transport.attempt(config, req, deadline, attempt + 1)
+        except (APIStatusError, APIConnectionError) as exc:
+            if may_have_acted and req.method == "DELETE" and isinstance(exc, NotFoundError):
+                # Gone now, and possibly by our own earlier attempt: the delete succeeded.
+                return _deleted(exc, req)
+            retry = _may_retry(req, exc)
+            if not retry or attempt >= config.max_retries:
+                if not retry and not req.idempotent and _may_have_reached(exc):
+                    exc.message += maybe_created_note(req.method)
+                    exc.args = (exc.message, *exc.args[1:])
+                raise req.scrubber.exception(exc) from exc.__cause__
+            may_have_acted = may_have_acted or _may_have_reached(exc)
+            delay = retry_delay(attempt, exc.headers if isinstance(exc, APIStatusError) else None)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "retrying %s %s in %.3fs (attempt %d of %d): %s",
+                    req.method,
+                    req.url,
+                    delay,
+                    attempt + 2,
+                    config.max_retries + 1,
+                    type(exc).__name__,
+                )
+            await asyncio.sleep(delay)
+            attempt += 1
+
+
+def _may_retry(req: PreparedRequest, exc: APIStatusError | APIConnectionError) -> bool:
+    if isinstance(exc, APIStatusError):
+        if not req.idempotent:
+            return exc.status_code == 429
+        return exc.status_code in _RETRYABLE_STATUSES or exc.status_code >= 500
+    if is_refusal(exc):
+        return False
+    return req.idempotent or never_sent(exc)
+
+
+def _may_have_reached(exc: APIStatusError | APIConnectionError) -> bool:
+    if isinstance(exc, APIStatusError):
+        return exc.status_code >= 500 or exc.status_code == 408
+    return not never_sent(exc) and not is_refusal(exc)
+
+
+def _deleted(exc: NotFoundError, req: PreparedRequest) -> RawResponse:
+    from portkey_vk._transport import RawResponse  # noqa: PLC0415 - it imports this module
+
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "%s %s -> 404 after an attempt that may have deleted it: done", req.method, req.url
+        )
+    return RawResponse(exc.status_code, exc.headers, b"", req.url, 0.0)  # type: ignore[arg-type]
+
+
+def retry_delay(attempt: int, headers: Mapping[str, str] | None) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based).
+
+    A ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date) of at most 60 s is honoured
+    exactly; otherwise exponential backoff from 0.5 s doubling to 8 s, with up to 25 % jitter
+    downwards so that a crowd of clients does not retry in lockstep.
+    """
+    if headers:
+        server_delay = _retry_after(headers)
+        if server_delay is not None:
+            return server_delay
+    delay = min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY)
+    return delay * (1.0 - 0.25 * random.random())
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value: float | None = None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            value = float(raw_ms) / 1000.0
+        except ValueError:
+            value = None
+    if value is None:
+        raw = headers.get("retry-after")
+        if raw is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(raw)
+            except (TypeError, ValueError, IndexError, OverflowError):
+                return None
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            value = (when - datetime.now(timezone.utc)).total_seconds()
+            # A date in the past means "now"; only garbage and huge values are ignored.
+            value = max(value, 0.0)
+    if not math.isfinite(value) or value < 0 or value > MAX_RETRY_AFTER:
+        return None
+    return value
