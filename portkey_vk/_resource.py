@@ -88,7 +88,7 @@ class AsyncAPIResource:
             return self._config.workspace_id
         return validate_workspace_id(workspace_id)
 
-    async def _request(
+    def _request(
         self,
         method: str,
         path: tuple[str, ...],
@@ -99,8 +99,13 @@ class AsyncAPIResource:
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         secrets: tuple[str, ...] = (),
-    ) -> Any:
-        raw = await self._transport.request(
+    ) -> Coroutine[Any, Any, Any]:
+        # Not a coroutine itself: the caller awaits the retry loop's directly, which also
+        # parses, so a call costs no frame of ours between the resource and the pipeline.
+        parser = _parser(cast_to)
+        if self._raw:
+            parser = functools.partial(AsyncAPIResponse, parser=parser)
+        return self._transport.request(
             self._config,
             method,
             path,
@@ -109,10 +114,8 @@ class AsyncAPIResource:
             extra_headers=extra_headers,
             timeout=timeout,
             secrets=secrets,
+            parser=parser,
         )
-        if self._raw:
-            return AsyncAPIResponse(raw, functools.partial(parse, cast_to=cast_to))
-        return parse(raw, cast_to)
 
     def _get(
         self,
@@ -123,7 +126,6 @@ class AsyncAPIResource:
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> Coroutine[Any, Any, _T]:
-        # Not a coroutine itself: the caller awaits _request's directly, one frame fewer.
         return self._request(
             "GET", path, cast_to, params=params, extra_headers=extra_headers, timeout=timeout
         )
@@ -227,6 +229,17 @@ class AsyncAPIResource:
 
             raw = first_raw
         return AsyncPaginator(fetch, raw)
+
+
+_PARSERS: dict[object, Callable[[RawResponse], Any]] = {}
+
+
+def _parser(cast_to: type[Any] | None) -> Callable[[RawResponse], Any]:
+    # One parser per model, made once: a partial per call would cost on every call.
+    parser = _PARSERS.get(cast_to)
+    if parser is None:
+        parser = _PARSERS[cast_to] = functools.partial(parse, cast_to=cast_to)
+    return parser
 
 
 class AsyncRawResponseView(Generic[_R]):

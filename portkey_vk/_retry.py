@@ -26,9 +26,9 @@ import logging
 import math
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from portkey_vk._error_mapping import maybe_created_note, never_sent
 from portkey_vk._errors import APIConnectionError, APIStatusError, NotFoundError
@@ -49,9 +49,16 @@ IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
 async def send(
-    transport: AsyncTransport, config: ClientConfig, req: PreparedRequest
-) -> RawResponse:
-    """Send ``req`` with retries; return a 2xx response or raise a typed, scrubbed error."""
+    transport: AsyncTransport,
+    config: ClientConfig,
+    req: PreparedRequest,
+    parser: Callable[[RawResponse], Any] | None = None,
+) -> Any:
+    """Send ``req`` with retries; return the parsed 2xx answer, or raise a typed scrubbed error.
+
+    Without a ``parser`` the :class:`RawResponse` itself is returned. Parsing happens here, in
+    the loop's own coroutine, so that a call costs no extra frame for it.
+    """
     attempt = 0
     # Whether an earlier attempt may have reached the server (and done the work).
     may_have_acted = False
@@ -59,7 +66,8 @@ async def send(
         deadline = time.monotonic() + req.timeout
         try:
             try:
-                return await transport.attempt(config, req, deadline, attempt + 1)
+                raw = await transport.attempt(config, req, deadline, attempt + 1)
+                return raw if parser is None else parser(raw)
             except APIConnectionError as exc:
                 if not (req.idempotent and exc.__dict__.get("_dropped")):
                     raise
@@ -68,11 +76,13 @@ async def send(
                     log.info(
                         "re-sending %s %s at once: the connection dropped", req.method, req.url
                     )
-                return await transport.attempt(config, req, deadline, attempt + 1)
+                raw = await transport.attempt(config, req, deadline, attempt + 1)
+                return raw if parser is None else parser(raw)
         except (APIStatusError, APIConnectionError) as exc:
             if may_have_acted and req.method == "DELETE" and isinstance(exc, NotFoundError):
                 # Gone now, and possibly by our own earlier attempt: the delete succeeded.
-                return _deleted(exc, req)
+                raw = _deleted(exc, req)
+                return raw if parser is None else parser(raw)
             retry = _may_retry(req, exc)
             if not retry or attempt >= config.max_retries:
                 if not retry and not req.idempotent and _may_have_reached(exc):

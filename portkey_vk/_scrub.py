@@ -158,9 +158,19 @@ class Scrubber:
 
     def headers(self, headers: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]:
         """Return ``headers`` with secrets removed from names and values; the same when clean."""
+        # Inlined tests, no call per header: this runs on every answer.
+        secrets = self._secrets
         for name, value in headers.items():
-            if self._dirty(name) or self._dirty(value):
-                break
+            if "%" in value or "\\" in value or "&" in value or "%" in name or "\\" in name:
+                if self._dirty(name) or self._dirty(value):
+                    break
+                continue
+            for secret in secrets:
+                if secret in value or secret in name:
+                    break
+            else:
+                continue
+            break
         else:
             return headers
         return CIMultiDictProxy(

@@ -19,7 +19,7 @@ import os
 import time
 import urllib.request
 import weakref
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
@@ -309,7 +309,8 @@ class AsyncTransport:
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         secrets: tuple[str, ...] = (),
-    ) -> Coroutine[Any, Any, RawResponse]:
+        parser: Callable[[RawResponse], Any] | None = None,
+    ) -> Coroutine[Any, Any, Any]:
         """The one entry point of every operation: validate, encode, then send with retries.
 
         Args:
@@ -323,6 +324,9 @@ class AsyncTransport:
             timeout: seconds for each attempt, instead of the client's.
             secrets: values this request carries that must be scrubbed like the API key
                 (a provider key in a write).
+            parser: turns the 2xx :class:`RawResponse` into the call's result (a model); the
+                response itself is returned without one. Run inside the retry loop's own
+                coroutine, so a call costs no extra frame for parsing.
 
         Not a coroutine itself: the caller awaits the retry loop's directly, one frame fewer to
         create and to resume at every I/O wait. Bad input raises here, before any request.
@@ -353,7 +357,7 @@ class AsyncTransport:
             client_timeout = aiohttp.ClientTimeout(total=seconds)
         scrubber = config.scrubber.with_secrets(secrets) if secrets else config.scrubber
         req = PreparedRequest(method, url, headers, body, seconds, client_timeout, scrubber)
-        return send(self, config, req)
+        return send(self, config, req, parser)
 
     def _url_for(self, config: ClientConfig, path: tuple[str, ...]) -> URL:
         url = config.url_for(*(encode_path_segment(segment) for segment in path))
