@@ -941,7 +941,10 @@ class FakePortkey:
         return self
 
     def stop(self) -> None:
-        """Stop the background server started by :meth:`start`; a no-op if none runs."""
+        """Stop the background server started by :meth:`start`; a no-op if none runs.
+
+        A fake started with ``async with`` stops when its block ends, not here.
+        """
         loop, thread = self._thread_loop, self._thread
         if loop is None or thread is None:
             return
