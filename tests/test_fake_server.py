@@ -948,5 +948,6 @@ def test_successful_answers_carry_a_request_id(fake: FakePortkey) -> None:
 
 def test_a_body_over_the_size_limit_is_413_in_portkeys_shape(fake: FakePortkey) -> None:
     answer = call(fake, "POST", "/virtual-keys", raw=b" " * (1024**2 + 1))
-    assert error(413, answer) == "Request Entity Too Large"
+    # The phrase is the interpreter's: "Request Entity Too Large", "Content Too Large" from 3.13.
+    assert error(413, answer).endswith("Too Large")
     assert fake.requests[-1].body == b""
