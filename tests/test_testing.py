@@ -14,6 +14,7 @@ from http import HTTPStatus
 from urllib.error import HTTPError
 
 import pytest
+from aiohttp import web
 
 from portkey_vk import AsyncPortkey, PortkeyError, UsageLimits, VirtualKeyStatus
 from portkey_vk.testing import FakePortkey, RecordedRequest
@@ -525,3 +526,51 @@ def test_reset_forgets_providers_integrations_and_targeted_scripts(fake: FakePor
     assert _send(fake, "GET", "/providers/p") == 404
     assert _send(fake, "GET", "/integrations/i") == 404
     assert "0 keys, 0 providers, 0 integrations" in repr(fake)
+
+
+def test_an_aiohttp_http_exception_keeps_its_status_in_portkeys_shape(fake: FakePortkey) -> None:
+    def refuse(call: object) -> object:
+        raise web.HTTPTooManyRequests()
+
+    fake._routes["providers", False]["GET"] = refuse  # type: ignore[assignment]
+    assert _get(fake.base_url + "/providers", fake.api_key) == (
+        429,
+        {"success": False, "data": {"message": "Too Many Requests"}},
+    )
+
+
+def test_a_failed_start_releases_the_fake(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakePortkey()
+
+    async def cannot_bind() -> None:
+        raise OSError("address in use")
+
+    before = _fake_threads()
+    with monkeypatch.context() as patch:
+        patch.setattr(fake, "_astart", cannot_bind)
+        with pytest.raises(OSError, match="address in use"):
+            fake.start()
+        assert _fake_threads() == before
+        with pytest.raises(OSError, match="address in use"):
+            asyncio.run(fake.__aenter__())
+    # Neither failure left the fake marked as started.
+    with fake:
+        assert _get(fake.base_url + "/virtual-keys/k", fake.api_key)[0] == 404
+    assert _fake_threads() == before
+
+
+def test_a_root_base_path_serves_every_route() -> None:
+    with FakePortkey(base_path="/") as rooted:
+        rooted.add_provider("p")
+        assert _get(rooted.base_url + "/providers/p", rooted.api_key)[0] == 200
+        assert rooted.requests[-1].path == "/providers/p"
+        rooted.fail_next(500, path="/providers/*")
+        assert _get(rooted.base_url + "/providers/p", rooted.api_key)[0] == 500
+
+
+def test_add_integration_serves_configurations_that_are_not_an_object_as_given(
+    fake: FakePortkey,
+) -> None:
+    assert fake.add_integration("i", configurations=None)["configurations"] is None
+    served = fake.add_integration("j", masked_key="given", key="sk-0123456789abcdef")
+    assert (served["masked_key"], "key" in served) == ("given", False)
