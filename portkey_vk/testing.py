@@ -321,8 +321,9 @@ class FakePortkey:
             **fields: the key's fields.
 
         Raises:
-            ValueError: ``slug`` is not a non-empty string, ``as_provider`` is not a bool, or a
-                field has a type the SDK would refuse to parse; nothing is stored.
+            ValueError: ``slug`` is not a non-empty string, ``as_provider`` is not a bool, a
+                field has a type the SDK would refuse to parse, or a float is NaN or infinite;
+                nothing is stored.
             TypeError: a value is not JSON-serialisable; nothing is stored.
         """
         _check_slug(slug)
@@ -371,7 +372,8 @@ class FakePortkey:
         provider mirror of the same slug.
 
         Raises:
-            ValueError: ``slug`` is not a non-empty string; nothing is stored.
+            ValueError: ``slug`` is not a non-empty string, or a float is NaN or infinite;
+                nothing is stored.
             TypeError: a value is not JSON-serialisable; nothing is stored.
         """
         _check_slug(slug)
@@ -406,7 +408,8 @@ class FakePortkey:
         organisation-level (global); with one, it belongs to that workspace.
 
         Raises:
-            ValueError: ``slug`` is not a non-empty string; nothing is stored.
+            ValueError: ``slug`` is not a non-empty string, or a float is NaN or infinite;
+                nothing is stored.
             TypeError: a value is not JSON-serialisable; nothing is stored.
         """
         _check_slug(slug)
@@ -1030,9 +1033,15 @@ def _decode_json(body: bytes) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
+        # NaN and Infinity are Python's extension, not JSON: a client that sends them has a bug
+        # the live API would refuse too.
+        return json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         return _NOT_JSON
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _page(items: list[Any], query: MultiDictProxy[str], *, default_size: int) -> dict[str, Any]:
@@ -1309,9 +1318,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def _json_copy(value: Any) -> Any:
-    # A round trip proves the value serialisable (TypeError otherwise) and makes the stored copy
-    # independent of the caller's mutable objects.
-    return json.loads(json.dumps(value))
+    # A round trip proves the value serialisable (TypeError otherwise; ValueError for NaN and
+    # infinities, which are not JSON) and makes the stored copy independent of the caller's
+    # mutable objects.
+    return json.loads(json.dumps(value, allow_nan=False))
 
 
 def _json_fields(fields: Mapping[str, Any]) -> dict[str, Any]:

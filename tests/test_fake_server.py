@@ -322,7 +322,17 @@ def test_create_refuses_a_bad_body(fake: FakePortkey, body: Any, fragment: str) 
 
 @pytest.mark.parametrize(
     ("raw", "fragment"),
-    [(b"", "must be a JSON object"), (b"{not json", "not valid JSON"), (b"\xff", "not valid JSON")],
+    [
+        (b"", "must be a JSON object"),
+        (b"{not json", "not valid JSON"),
+        (b"\xff", "not valid JSON"),
+        # Python's json reads these; they are not JSON, and the fake would serve them back.
+        (
+            b'{"name": "n", "provider": "p", "key": "k", "usage_limits": {"credit_limit": NaN}}',
+            "not valid JSON",
+        ),
+        (b'{"name": "n", "provider": "p", "key": "k", "reset_usage": -Infinity}', "not valid JSON"),
+    ],
 )
 def test_create_refuses_a_body_that_is_not_a_json_object(
     fake: FakePortkey, raw: bytes, fragment: str

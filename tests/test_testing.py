@@ -170,6 +170,9 @@ def test_a_value_that_is_not_json_is_a_type_error_and_stores_nothing(
         getattr(fake, add)("k", note=object())
     with pytest.raises(TypeError):
         getattr(fake, add)("k", tags={("tuple", "key"): 1})
+    # NaN and infinities are not JSON either; Python's json would send them all the same.
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        getattr(fake, add)("k", usage_limits={"credit_limit": math.nan})
     route = {"add_virtual_key": "virtual-keys", "add_provider": "providers"}.get(
         add, "integrations"
     )
