@@ -417,8 +417,18 @@ class AsyncTransport:
                 ) as resp:
                     status = resp.status
                     resp_headers = resp.headers
+                    length = resp.content_length
                     if 200 <= status < 300:
-                        raw = await _read_capped(resp, config.max_response_bytes)
+                        if (
+                            length is not None
+                            and length <= config.max_response_bytes
+                            and "Content-Encoding" not in resp_headers
+                        ):
+                            # The usual answer, read in place (no frame of ours): its size is
+                            # declared, and aiohttp's parser stops there.
+                            raw = await resp.read()
+                        else:
+                            raw = await _read_capped(resp, config.max_response_bytes)
                     else:
                         raw = await _read_capped(resp, ERROR_BODY_LIMIT, truncate=True)
             except asyncio.CancelledError:
