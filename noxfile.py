@@ -10,6 +10,8 @@ import glob
 import os
 import shutil
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 import nox
@@ -132,7 +134,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def build(session: nox.Session) -> None:
-    """Build the sdist and wheel, `twine check` them, and install each in a clean venv."""
+    """Build the sdist and wheel, `twine check` them, and install each in a clean venv.
+
+    Then unpack the sdist and run its own tests (not `long`) against the installed wheel, so the
+    sdist is proven to carry what the suite needs (tests, their data, README, docs, scripts).
+    """
     session.install(*_group_requirements("release"))
     tmp = Path(session.create_tmp()).resolve()
     dist = tmp / "dist"
@@ -149,6 +155,54 @@ def build(session: nox.Session) -> None:
         with session.chdir(tmp):
             session.run(python, "-m", "portkey_vk", "--version", external=True)
             session.run(python, "-c", _INSTALLED_CHECK, external=True)
+    (sdist,) = (path for path in artifacts if path.endswith(".tar.gz"))
+    (wheel,) = (path for path in artifacts if path.endswith(".whl"))
+    _test_sdist_against_wheel(session, Path(sdist), wheel)
+
+
+def _test_sdist_against_wheel(session: nox.Session, sdist: Path, wheel: str) -> None:
+    """Run the unpacked sdist's tests, minus `long`, against `wheel` in a clean venv.
+
+    All of it happens in a fresh temporary folder outside the checkout, the tests' TMPDIR too: a
+    pytester run under .nox/ would otherwise find this repository's pyproject.toml as its config.
+    """
+    with tempfile.TemporaryDirectory(prefix="portkey-vk-sdist-") as scratch:
+        root = Path(scratch).resolve()
+        with tarfile.open(sdist) as archive:
+            if hasattr(tarfile, "data_filter"):
+                archive.extractall(root / "unpacked", filter="data")
+            else:  # pragma: no cover - Pythons without the extraction filters
+                archive.extractall(root / "unpacked")
+        (source,) = (root / "unpacked").iterdir()
+        # Without the unpacked package, `import portkey_vk` can only find the installed wheel:
+        # neither pytest's rootdir on sys.path nor the cwd of a test's `python -c` subprocess.
+        shutil.rmtree(source / "portkey_vk")
+        pyproject = tomllib.loads((source / "pyproject.toml").read_text())
+        venv = root / "venv"
+        session.run("python", "-m", "venv", str(venv))
+        python = str(venv / "bin" / "python")
+        requirements = pyproject["dependency-groups"]["test"]
+        session.run(python, "-m", "pip", "install", "--quiet", wheel, *requirements, external=True)
+        (root / "tmp").mkdir()
+        with session.chdir(source):
+            session.run(python, "-c", _TESTED_COPY_CHECK, str(venv), external=True)
+            session.run(
+                str(venv / "bin" / "pytest"),
+                *("-m", "not long", "-p", "no:cacheprovider", "-q"),
+                *session.posargs,
+                env={"TMPDIR": str(root / "tmp")},
+                external=True,
+            )
+
+
+_TESTED_COPY_CHECK = """
+import pathlib, sys
+sys.path[:0] = [".", ""]  # where pytest's rootdir and a subprocess's cwd would put the tree
+import portkey_vk
+where = pathlib.Path(portkey_vk.__file__).resolve()
+assert where.is_relative_to(pathlib.Path(sys.argv[1]).resolve()), f"tests would use {where}"
+print("the sdist's tests use", where)
+"""
 
 
 _INSTALLED_CHECK = """

@@ -33,7 +33,8 @@ from portkey_vk import (
 )
 from portkey_vk.testing import FakePortkey
 
-SPEC = Path(__file__).parents[2] / "shared/spec/retrieve-virtual-key.openapi.yaml"
+# The OpenAPI documents live in the repository (and the sdist), each naming its upstream commit.
+SPEC = Path(__file__).parent / "data" / "openapi" / "retrieve-virtual-key.openapi.yaml"
 DEFAULT_EXAMPLES = 300
 # hypothesis-jsonschema draws cost ~30 ms each (nested objects, free-form model_config).
 DEFAULT_BODY_EXAMPLES = 100
@@ -44,8 +45,8 @@ LONG_TIMEOUT = 1800
 def _load_schema() -> dict[str, Any]:
     """The spec's ``VirtualKeys`` schema as JSON Schema: refs inlined, ``nullable`` expanded."""
     if not SPEC.is_file():
-        # On CI the repository is cloned with shared/ beside it; a missing spec is a broken
-        # checkout, not a reason to skip the suite.
+        # The spec ships with the tests; a missing one is a broken checkout or sdist, not a
+        # reason to skip the suite.
         raise FileNotFoundError(f"the OpenAPI spec is missing: {SPEC}")
     spec = yaml.safe_load(SPEC.read_text())
     components = spec["components"]["schemas"]
