@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import logging
 import threading
 import tracemalloc
@@ -32,6 +33,7 @@ from portkey_vk import (
     PortkeyError,
     RateLimitError,
     _portal,
+    _sync,
 )
 from portkey_vk._cache import MISS, peek, query_items
 from portkey_vk._resource import AsyncAPIResource
@@ -929,10 +931,6 @@ def test_coalesced_reads_are_logged_at_debug(
 
 
 def test_the_generator_adds_the_peek_to_marked_reads_only() -> None:
-    import inspect
-
-    from portkey_vk import _sync
-
     assert "peek(coro)" in inspect.getsource(_sync.VirtualKeys.retrieve)
     for name in ("list", "create", "update", "delete"):
         assert "peek(" not in inspect.getsource(getattr(_sync.VirtualKeys, name)), name
