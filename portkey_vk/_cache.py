@@ -413,22 +413,28 @@ class Cache:
 
     # -- the read path (AsyncAPIResource._cached_get) ------------------------------------------
 
-    def read(
-        self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]], what: str
-    ) -> Awaitable[_T]:
-        """The answer for ``key``: from memory when fresh, else from ``fetch`` (single flight).
+    def hit(self, key: Key) -> Awaitable[Any] | None:
+        """The answer for ``key`` from memory (an already-complete awaitable), or ``None``.
 
-        Not a coroutine: a hit is returned as an already-complete awaitable, so that
-        :func:`peek` can take it on a thread without an event loop.
+        Not a coroutine, so that :func:`peek` can take a hit on a thread without an event loop.
         """
         entry = self._lookup(key)
-        if entry is not None:
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("cache hit %s", what)
-            return _Done(entry.value, entry.error)
+        if entry is None:
+            return None
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("cache hit %s", "/".join(key[0]))
+        return _Done(entry.value, entry.error)
+
+    def fetch(self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]]) -> Awaitable[_T]:
+        """After a miss: the answer from ``fetch``, one request per key and event loop."""
         if _peeking.active:
             raise _PeekMiss
-        return self._through(key, fetch, what)
+        return self._through(key, fetch, "/".join(key[0]))
+
+    def read(self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]]) -> Awaitable[_T]:
+        """:meth:`hit`, else :meth:`fetch`."""
+        done = self.hit(key)
+        return self.fetch(key, fetch) if done is None else done
 
     def _lookup(self, key: Key) -> _Entry | None:
         """The entry to serve without a request: fresh, or stale within a refresh back-off."""

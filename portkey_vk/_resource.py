@@ -176,7 +176,10 @@ class AsyncAPIResource:
             )
         assert self._scope is not None
         # Exact str segments only: a str subclass might hash or compare in its own way.
-        key = (tuple(map(str.__str__, path)), query_items(params), self._scope)
+        key = (tuple(map(str.__str__, path)), query_items(params) if params else (), self._scope)
+        done = cache.hit(key)
+        if done is not None:
+            return done
         fetch = functools.partial(
             self._request,
             "GET",
@@ -186,7 +189,7 @@ class AsyncAPIResource:
             extra_headers=extra_headers,
             timeout=timeout,
         )
-        return cache.read(key, fetch, "/".join(key[0]))
+        return cache.fetch(key, fetch)
 
     async def _invalidating(self, path: tuple[str, ...], write: Coroutine[Any, Any, _T]) -> _T:
         """Run a write, then drop the cached reads of the slug it touched, whatever happened.
