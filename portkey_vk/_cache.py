@@ -38,6 +38,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
@@ -333,6 +334,7 @@ class Cache:
         self._flights: dict[tuple[Key, asyncio.AbstractEventLoop], _Flight] = {}
         self._hits = self._misses = self._coalesced = 0
         self._stale_served = self._evictions = 0
+        _LIVE.add(self)
 
     # -- public --------------------------------------------------------------------------------
 
@@ -627,3 +629,20 @@ def query_items(params: Mapping[str, str | int | None] | None) -> tuple[tuple[st
     if not params:
         return ()
     return tuple(sorted((k, str(v)) for k, v in params.items() if v is not None))
+
+
+# Every cache, so that a forked child can make its own usable again (see below).
+_LIVE: weakref.WeakSet[Cache] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread may have held a cache's lock at the moment of the fork, and would never
+    # release it here; flights belong to the parent's event loops, which do not run here. The
+    # entries are plain values and stay.
+    for cache in list(_LIVE):
+        cache._lock = threading.Lock()
+        cache._flights.clear()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -13,6 +13,10 @@ import contextlib
 import gc
 import inspect
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -934,3 +938,41 @@ def test_the_generator_adds_the_peek_to_marked_reads_only() -> None:
     assert "peek(coro)" in inspect.getsource(_sync.VirtualKeys.retrieve)
     for name in ("list", "create", "update", "delete"):
         assert "peek(" not in inspect.getsource(getattr(_sync.VirtualKeys, name)), name
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_can_use_an_inherited_cache(fake: FakePortkey) -> None:
+    fake.add_virtual_key("k", name="cached")
+    code = textwrap.dedent(
+        """
+        import os, sys, warnings
+        warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)
+        from portkey_vk import Cache, Portkey
+        base_url, api_key = sys.argv[1:3]
+        cache = Cache(ttl=30)
+        client = Portkey(api_key=api_key, base_url=base_url, cache=cache)
+        assert client.virtual_keys.retrieve("k").name == "cached"
+        cache._lock.acquire()  # as if another thread were inside the cache at the fork
+        pid = os.fork()
+        if pid == 0:
+            assert client.virtual_keys.retrieve("k").name == "cached"  # inherited entry
+            cache.invalidate("k")
+            assert client.virtual_keys.retrieve("k").name == "cached"  # a miss, in the child
+            print("child ok", cache.stats.hits, cache.stats.misses, flush=True)
+            sys.exit(0)
+        cache._lock.release()
+        _, status = os.waitpid(pid, 0)
+        print("parent ok, child exit", os.waitstatus_to_exitcode(status), flush=True)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, fake.base_url, fake.api_key],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "child ok 1 2" in done.stdout
+    assert "parent ok, child exit 0" in done.stdout
+    assert len(fake.requests) == 2
