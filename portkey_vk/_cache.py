@@ -415,7 +415,7 @@ class Cache:
 
     # -- the read path (AsyncAPIResource._cached_get) ------------------------------------------
 
-    def hit(self, key: Key) -> Awaitable[Any] | None:
+    def _hit(self, key: Key) -> Awaitable[Any] | None:
         """The answer for ``key`` from memory (an already-complete awaitable), or ``None``.
 
         Not a coroutine, so that :func:`peek` can take a hit on a thread without an event loop.
@@ -427,16 +427,16 @@ class Cache:
             log.debug("cache hit %s", "/".join(key[0]))
         return _Done(entry.value, entry.error)
 
-    def fetch(self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]]) -> Awaitable[_T]:
+    def _fetch(self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]]) -> Awaitable[_T]:
         """After a miss: the answer from ``fetch``, one request per key and event loop."""
         if _peeking.active:
             raise _PeekMiss
         return self._through(key, fetch, "/".join(key[0]))
 
-    def read(self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]]) -> Awaitable[_T]:
-        """:meth:`hit`, else :meth:`fetch`."""
-        done = self.hit(key)
-        return self.fetch(key, fetch) if done is None else done
+    def _read(self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]]) -> Awaitable[_T]:
+        """:meth:`_hit`, else :meth:`_fetch`."""
+        done = self._hit(key)
+        return self._fetch(key, fetch) if done is None else done
 
     def _lookup(self, key: Key) -> _Entry | None:
         """The entry to serve without a request: fresh, or stale within a refresh back-off."""
@@ -618,7 +618,7 @@ class Cache:
                 if not keys:
                     del self._by_slug[path[1]]
 
-    def invalidate_path(self, path: tuple[str, ...]) -> None:
+    def _invalidate_path(self, path: tuple[str, ...]) -> None:
         """After a write to ``path``: drop the cached reads of the slug it names."""
         if len(path) > 1:
             self.invalidate(path[1], resource=path[0])

@@ -150,7 +150,8 @@ class AsyncAPIResource:
         """``_get`` through the client's :class:`Cache`, when it has one (``retrieve``).
 
         ``path`` is ``(resource, slug, ...)``; the entry is keyed by it, the query (a workspace)
-        and the client's base URL and API key. Writes to the same ``(resource, slug)`` through
+        and the client's base URL and API key, not by headers: whatever the answer depends on
+        must be in ``path`` or ``params``. Writes to the same ``(resource, slug)`` through
         ``_post``/``_put``/``_delete`` invalidate it. Mark the calling method with
         :func:`portkey_vk._cache.cached_read` so that the sync facade takes hits without the
         event loop, and reach this call before awaiting anything else.
@@ -177,7 +178,7 @@ class AsyncAPIResource:
         assert self._scope is not None
         # Exact str segments only: a str subclass might hash or compare in its own way.
         key = (tuple(map(str.__str__, path)), query_items(params) if params else (), self._scope)
-        done = cache.hit(key)
+        done = cache._hit(key)
         if done is not None:
             return done
         fetch = functools.partial(
@@ -189,7 +190,7 @@ class AsyncAPIResource:
             extra_headers=extra_headers,
             timeout=timeout,
         )
-        return cache.fetch(key, fetch)
+        return cache._fetch(key, fetch)
 
     async def _invalidating(self, path: tuple[str, ...], write: Coroutine[Any, Any, _T]) -> _T:
         """Run a write, then drop the cached reads of the slug it touched, whatever happened.
@@ -200,7 +201,7 @@ class AsyncAPIResource:
         try:
             result = await write
         finally:
-            self._cache.invalidate_path(path)
+            self._cache._invalidate_path(path)
         slug = getattr(result, "slug", None)
         if len(path) == 1 and isinstance(slug, str):
             # A create: a 404 remembered for the new slug must go.

@@ -820,7 +820,7 @@ def test_memory_stays_flat_under_a_stream_of_distinct_slugs() -> None:
     async def stream(start: int, count: int) -> None:
         for i in range(start, start + count):
             key = (("virtual-keys", f"slug-{i}"), (), ("http://x", "digest"))
-            await cache.read(key, fetch_value)
+            await cache._read(key, fetch_value)
 
     async def main() -> tuple[int, int]:
         await stream(0, 2_000)
