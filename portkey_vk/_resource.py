@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from portkey_vk._cache import bypass, query_items, scope_of
-from portkey_vk._config import validate_workspace_id
+from portkey_vk._config import validate_headers, validate_timeout, validate_workspace_id
 from portkey_vk._pagination import AsyncPage, AsyncPaginator, parse_page
 from portkey_vk._response import AsyncAPIResponse, parse
 from portkey_vk._types import NotGiven
@@ -176,6 +176,11 @@ class AsyncAPIResource:
                 )
             )
         assert self._scope is not None
+        # Bad input raises on a hit too, as it would have without the cache.
+        if extra_headers is not None:
+            validate_headers(extra_headers, "extra_headers")
+        if timeout is not None:
+            validate_timeout(timeout)
         # Exact str segments only: a str subclass might hash or compare in its own way.
         key = (tuple(map(str.__str__, path)), query_items(params) if params else (), self._scope)
         done = cache._hit(key)

@@ -976,3 +976,24 @@ def test_a_forked_child_can_use_an_inherited_cache(fake: FakePortkey) -> None:
     assert "child ok 1 2" in done.stdout
     assert "parent ok, child exit 0" in done.stdout
     assert len(fake.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"extra_headers": {"x-portkey-api-key": "pk-smuggled"}}, PortkeyError),
+        ({"extra_headers": {"bad name": "v"}}, ValueError),
+        ({"timeout": 0}, ValueError),
+        ({"timeout": "5"}, TypeError),
+    ],
+)
+def test_bad_input_raises_on_a_hit_too(
+    fake: FakePortkey, make_client: MakeClient, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    fake.add_virtual_key("k")
+    client = make_client(cache=Cache(ttl=30))
+    client.retrieve("k")
+    with pytest.raises(error):
+        client.retrieve("k", **kwargs)
+    assert client.retrieve("k", extra_headers={"x-trace": "1"}, timeout=5).slug == "k"
+    assert len(fake.requests) == 1
