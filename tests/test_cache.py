@@ -997,3 +997,25 @@ def test_bad_input_raises_on_a_hit_too(
         client.retrieve("k", **kwargs)
     assert client.retrieve("k", extra_headers={"x-trace": "1"}, timeout=5).slug == "k"
     assert len(fake.requests) == 1
+
+
+def test_concurrent_refreshes_of_an_expired_entry_share_one_request(
+    fake: FakePortkey, clock: Clock
+) -> None:
+    fake.add_virtual_key("k", name="old")
+
+    async def main() -> None:
+        cache = Cache(ttl=30, clock=clock)
+        async with AsyncPortkey(
+            api_key=fake.api_key, base_url=fake.base_url, cache=cache
+        ) as client:
+            await client.virtual_keys.retrieve("k")
+            clock.advance(31)
+            fake.add_virtual_key("k", name="new")
+            fake.delay_next(0.05)
+            keys = await asyncio.gather(*(client.virtual_keys.retrieve("k") for _ in range(32)))
+            assert {vk.name for vk in keys} == {"new"}
+            assert cache.stats == CacheStats(misses=2, coalesced=31, size=1)
+
+    asyncio.run(main())
+    assert len(fake.requests) == 2
