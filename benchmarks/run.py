@@ -324,6 +324,90 @@ def run_rounds(server: Server, cases: list[Case], n: int, rounds: int) -> None:
         print(f"  round {round_no + 1}/{rounds}: {line}", flush=True)
 
 
+# -- the cache (issue 12) -----------------------------------------------------------------------
+# Cache hits against an uncached call of the same client library, in the same process and round:
+# a hit is a few microseconds, so hit rows time many more calls than the network rows do.
+
+
+def _cache_async(server: Server, n: int, cached: bool) -> float:
+    from portkey_vk import AsyncPortkey, Cache
+
+    async def main() -> float:
+        cache = Cache(ttl=3600.0) if cached else None
+        async with AsyncPortkey(api_key=API_KEY, base_url=server.base_url, cache=cache) as client:
+            retrieve = client.virtual_keys.retrieve
+            return await _drive(lambda: retrieve(slug=SLUG), n, max(20, n // 10), 1)
+
+    return asyncio.run(main())
+
+
+def _cache_sync(server: Server, n: int, cached: bool) -> float:
+    from portkey_vk import Cache, Portkey  # type: ignore[attr-defined]
+
+    cache = Cache(ttl=3600.0) if cached else None
+    with Portkey(api_key=API_KEY, base_url=server.base_url, cache=cache) as client:
+        retrieve = client.virtual_keys.retrieve
+        return _drive_sync(lambda: retrieve(slug=SLUG), n, max(20, n // 10), 1)
+
+
+def _single_flight(server: Server, concurrency: int) -> int:
+    """Requests on the wire for ``concurrency`` simultaneous reads of one uncached slug."""
+    from portkey_vk import AsyncPortkey, Cache
+
+    async def main() -> None:
+        async with AsyncPortkey(
+            api_key=API_KEY, base_url=server.base_url, cache=Cache(ttl=30.0)
+        ) as client:
+            await asyncio.gather(
+                *(client.virtual_keys.retrieve(slug=SLUG) for _ in range(concurrency))
+            )
+
+    before = server.stats()["requests"]
+    asyncio.run(main())
+    # Each stats answer counts the stats request itself: the second one is not a read.
+    return int(server.stats()["requests"] - before) - 1
+
+
+def measure_cache(server: Server, n: int, rounds: int, concurrency: int) -> dict[str, Any]:
+    hit_n = n * 25
+    runners: dict[str, Callable[[], float]] = {
+        "async_uncached": lambda: _cache_async(server, n, cached=False),
+        "async_hit": lambda: _cache_async(server, hit_n, cached=True),
+    }
+    counts = {"async_uncached": n, "async_hit": hit_n}
+    if _has_sync_facade():
+        runners["sync_uncached"] = lambda: _cache_sync(server, n, cached=False)
+        runners["sync_hit"] = lambda: _cache_sync(server, hit_n, cached=True)
+        counts.update(sync_uncached=n, sync_hit=hit_n)
+    rates: dict[str, list[float]] = {key: [] for key in runners}
+    for round_no in range(rounds):
+        keys = list(runners)
+        shift = round_no % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            rates[key].append(counts[key] / runners[key]())
+        print(
+            f"  cache round {round_no + 1}/{rounds}: "
+            + "  ".join(f"{k}={v[-1]:,.0f}" for k, v in rates.items()),
+            flush=True,
+        )
+    out: dict[str, Any] = {"hit_n": hit_n, "n": n, "rates": rates}
+    for surface in ("async", "sync"):
+        if f"{surface}_hit" not in rates:
+            continue
+        hits, misses = rates[f"{surface}_hit"], rates[f"{surface}_uncached"]
+        out[surface] = {
+            "hit_req_per_s": statistics.median(hits),
+            "uncached_req_per_s": statistics.median(misses),
+            # Paired per round, like every other ratio here.
+            "ratio": statistics.median(a / b for a, b in zip(hits, misses, strict=True)),
+        }
+    out["single_flight"] = {
+        "concurrency": concurrency,
+        "requests": _single_flight(server, concurrency),
+    }
+    return out
+
+
 # -- import time, memory, structuring -----------------------------------------------------------
 
 
@@ -439,7 +523,7 @@ def _median_rate(results: dict[str, Any], key: str) -> float | None:
 
 
 def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 6's targets, judged on this run's ratios."""
+    """Issue 6's and issue 12's targets, judged on this run's ratios."""
     targets: list[dict[str, Any]] = []
 
     def add(name: str, value: float | None, ok: Callable[[float], bool], goal: str) -> None:
@@ -493,6 +577,24 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             pvk["rss_mb_median"] - aio["rss_mb_median"],
             lambda v: v <= 5.0,
             "<= +5 MB",
+        )
+    cache = results.get("cache") or {}
+    for surface in ("async", "sync"):
+        if surface in cache:
+            add(
+                f"cache hit / uncached call, {surface} (issue 12)",
+                cache[surface]["ratio"],
+                lambda v: v >= 20.0,
+                ">= 20x",
+            )
+    if "single_flight" in cache:
+        flight = cache["single_flight"]
+        add(
+            f"requests for {flight['concurrency']} concurrent reads of one uncached slug "
+            "(issue 12)",
+            flight["requests"],
+            lambda v: v == 1,
+            "= 1",
         )
     official = _median_rate(results, "official_async_conc")
     mine_conc = _median_rate(results, "pvk_async_conc")
@@ -563,11 +665,31 @@ def render(results: dict[str, Any]) -> str:
             f"Structuring one VirtualKey: {structure['structure_us']:.1f} us "
             f"(json.loads of its body: {structure['json_loads_us']:.1f} us)"
         )
+    cache = results.get("cache")
+    if cache:
+        lines += [
+            "",
+            "| cache (issue 12) | cache hits/s (median) | uncached calls/s (median) "
+            "| hit / uncached (median of rounds) |",
+            "|---|---:|---:|---:|",
+        ]
+        for surface in ("async", "sync"):
+            if surface in cache:
+                row = cache[surface]
+                lines.append(
+                    f"| portkey_vk {surface}, sequential | {row['hit_req_per_s']:,.0f} | "
+                    f"{row['uncached_req_per_s']:,.0f} | {row['ratio']:.1f}x |"
+                )
+        flight = cache["single_flight"]
+        lines.append(
+            f"Single flight: {flight['concurrency']} concurrent reads of one uncached slug sent "
+            f"{flight['requests']} request(s)."
+        )
     lines.append(
         f"Server CPU over the whole run: {results['server_cpu_s']:.1f} s "
         f"for {results['server_requests']:,} requests"
     )
-    lines += ["", "| target (issue 6) | goal | this run | met |", "|---|---|---:|---|"]
+    lines += ["", "| target (issues 6, 12) | goal | this run | met |", "|---|---|---:|---|"]
     for target in results["targets"]:
         value = "n/a" if target["value"] is None else f"{target['value']:.2f}"
         met = {True: "yes", False: "NO", None: "not measured"}[target["met"]]
@@ -634,6 +756,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="throughput only: no import, RSS or structuring measurements",
     )
+    parser.add_argument(
+        "--skip-cache", action="store_true", help="no cache section (hits vs uncached calls)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     n = args.requests or (400 if args.quick else 2000)
@@ -668,6 +793,9 @@ def main(argv: list[str] | None = None) -> int:
         start_stats = server.stats()
         run_rounds(server, cases, n, rounds)
         results["throughput"] = summarise(cases)
+        if not args.skip_cache:
+            print(f"cache: hits vs uncached calls, {rounds} rounds", flush=True)
+            results["cache"] = measure_cache(server, n, rounds, args.concurrency)
         if not args.skip_extras:
             print(f"imports: {import_reps} fresh processes per module", flush=True)
             results["imports"] = measure_imports(import_reps)

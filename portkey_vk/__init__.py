@@ -13,6 +13,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from portkey_vk._cache import Cache, CacheStats
 from portkey_vk._client import AsyncPortkey
 from portkey_vk._config import (
     DEFAULT_BASE_URL,
@@ -82,6 +83,8 @@ __all__ = [
     "AsyncRawResponseView",
     "AuthenticationError",
     "BadRequestError",
+    "Cache",
+    "CacheStats",
     "ConflictError",
     "InternalServerError",
     "NotFoundError",

@@ -6,6 +6,7 @@ import ssl as _ssl
 from collections.abc import Mapping
 from types import TracebackType
 
+from portkey_vk._cache import Cache
 from portkey_vk._config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
@@ -47,10 +48,14 @@ class AsyncPortkey:
             raises :class:`APIResponseTooLargeError`. 32 MiB by default.
         workspace_id: the workspace used by every call that takes a ``workspace_id`` and was
             not given one (org-admin API keys need one on every call).
+        cache: a :class:`Cache` that ``retrieve`` calls are served from (single flight,
+            stale-if-error, bounded; see ``docs/caching.md``). ``None``, the default: every
+            call asks the control plane. One cache may be shared by several clients.
     """
 
     _config: ClientConfig
     _transport: AsyncTransport
+    _cache: Cache | None
     virtual_keys: AsyncVirtualKeys
     """Virtual keys: retrieve, list, create, update, delete (deprecated upstream in favour of
     Providers)."""
@@ -66,6 +71,7 @@ class AsyncPortkey:
         ssl: _ssl.SSLContext | bool | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         workspace_id: str | None = None,
+        cache: Cache | None = None,
     ) -> None:
         config = ClientConfig.create(
             api_key=api_key,
@@ -77,12 +83,13 @@ class AsyncPortkey:
             max_response_bytes=max_response_bytes,
             workspace_id=workspace_id,
         )
-        self._wire(config, AsyncTransport(config.base_url, ssl=config.ssl))
+        self._wire(config, AsyncTransport(config.base_url, ssl=config.ssl), _check_cache(cache))
 
-    def _wire(self, config: ClientConfig, transport: AsyncTransport) -> None:
+    def _wire(self, config: ClientConfig, transport: AsyncTransport, cache: Cache | None) -> None:
         self._config = config
         self._transport = transport
-        self.virtual_keys = AsyncVirtualKeys(config, transport)
+        self._cache = cache
+        self.virtual_keys = AsyncVirtualKeys(config, transport, cache)
 
     @property
     def base_url(self) -> str:
@@ -115,6 +122,11 @@ class AsyncPortkey:
         return self._config.max_response_bytes
 
     @property
+    def cache(self) -> Cache | None:
+        """The :class:`Cache` that ``retrieve`` calls are served from; ``None`` when uncached."""
+        return self._cache
+
+    @property
     def is_closed(self) -> bool:
         """Whether :meth:`close` was called on this client or a ``with_options`` sibling."""
         return self._transport.closed
@@ -127,12 +139,14 @@ class AsyncPortkey:
         default_headers: Mapping[str, str] | None = None,
         max_response_bytes: int | None = None,
         workspace_id: str | NotGiven | None = NOT_GIVEN,
+        cache: Cache | NotGiven | None = NOT_GIVEN,
     ) -> AsyncPortkey:
         """Return a copy with other settings that shares this client's connection pool.
 
         The original is unchanged. ``default_headers`` are merged over the current ones;
         ``workspace_id`` replaces the default workspace when given (``None``: none).
-        Closing either client closes the shared pool.
+        The copy shares this client's ``cache`` unless given one: ``cache=None`` for an
+        uncached view, or another :class:`Cache`. Closing either client closes the shared pool.
         """
         config = self._config.replace(
             timeout=timeout,
@@ -142,7 +156,11 @@ class AsyncPortkey:
             workspace_id=workspace_id,
         )
         copy = object.__new__(type(self))
-        copy._wire(config, self._transport)
+        copy._wire(
+            config,
+            self._transport,
+            self._cache if isinstance(cache, NotGiven) else _check_cache(cache),
+        )
         return copy
 
     async def close(self) -> None:
@@ -165,3 +183,9 @@ class AsyncPortkey:
             f"{type(self).__name__}(base_url={self.base_url!r}, timeout={self.timeout}, "
             f"max_retries={self.max_retries})"
         )
+
+
+def _check_cache(cache: object) -> Cache | None:
+    if cache is not None and not isinstance(cache, Cache):
+        raise TypeError(f"cache must be a portkey_vk.Cache or None, got {type(cache).__name__}")
+    return cache

@@ -14,12 +14,14 @@ import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from portkey_vk._config import validate_workspace_id
+from portkey_vk._cache import bypass, query_items, scope_of
+from portkey_vk._config import validate_headers, validate_timeout, validate_workspace_id
 from portkey_vk._pagination import AsyncPage, AsyncPaginator, parse_page
 from portkey_vk._response import AsyncAPIResponse, parse
 from portkey_vk._types import NotGiven
 
 if TYPE_CHECKING:
+    from portkey_vk._cache import Cache, Scope
     from portkey_vk._config import ClientConfig
     from portkey_vk._transport import AsyncTransport, RawResponse
 
@@ -61,12 +63,17 @@ class AsyncAPIResource:
     returns the :class:`AsyncAPIResponse` instead, parsed on demand.
     """
 
-    __slots__ = ("_config", "_raw", "_transport")
+    __slots__ = ("_cache", "_config", "_raw", "_scope", "_transport")
 
-    def __init__(self, config: ClientConfig, transport: AsyncTransport) -> None:
+    def __init__(
+        self, config: ClientConfig, transport: AsyncTransport, cache: Cache | None = None
+    ) -> None:
         self._config = config
         self._transport = transport
         self._raw = False
+        self._cache = cache
+        # Computed once per client, and only for a cached one: the key digest is not free.
+        self._scope: Scope | None = None if cache is None else scope_of(config)
 
     @property
     def with_raw_response(self) -> AsyncRawResponseView[Any]:
@@ -78,6 +85,9 @@ class AsyncAPIResource:
         copy._config = self._config
         copy._transport = self._transport
         copy._raw = True
+        # Raw reads bypass the cache; raw writes still invalidate it.
+        copy._cache = self._cache
+        copy._scope = self._scope
         return AsyncRawResponseView(copy)
 
     # -- helpers for subclasses ----------------------------------------------------------------
@@ -130,6 +140,81 @@ class AsyncAPIResource:
             "GET", path, cast_to, params=params, extra_headers=extra_headers, timeout=timeout
         )
 
+    def _cached_get(
+        self,
+        path: tuple[str, ...],
+        *,
+        cast_to: type[_T],
+        params: Mapping[str, str | int | None] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[_T]:
+        """``_get`` through the client's :class:`Cache`, when it has one (``retrieve``).
+
+        ``path`` is ``(resource, slug, ...)``; the entry is keyed by it, the query (a workspace)
+        and the client's base URL and API key, not by headers: whatever the answer depends on
+        must be in ``path`` or ``params``. Writes to the same ``(resource, slug)`` through
+        ``_post``/``_put``/``_delete`` invalidate it. Mark the calling method with
+        :func:`portkey_vk._cache.cached_read` so that the sync facade takes hits without the
+        event loop, and reach this call before awaiting anything else.
+
+        Without a cache this is ``_get`` exactly: one attribute test, the same coroutine.
+        """
+        cache = self._cache
+        if cache is None:
+            return self._request(
+                "GET", path, cast_to, params=params, extra_headers=extra_headers, timeout=timeout
+            )
+        if self._raw or self._transport.closed:
+            # A raw response is not a cacheable value; a closed client raises, as uncached.
+            return bypass(
+                self._request(
+                    "GET",
+                    path,
+                    cast_to,
+                    params=params,
+                    extra_headers=extra_headers,
+                    timeout=timeout,
+                )
+            )
+        assert self._scope is not None
+        # Bad input raises on a hit too, as it would have without the cache.
+        if extra_headers is not None:
+            validate_headers(extra_headers, "extra_headers")
+        if timeout is not None:
+            validate_timeout(timeout)
+        # Exact str segments only: a str subclass might hash or compare in its own way.
+        key = (tuple(map(str.__str__, path)), query_items(params) if params else (), self._scope)
+        done = cache._hit(key)
+        if done is not None:
+            return done
+        fetch = functools.partial(
+            self._request,
+            "GET",
+            path,
+            cast_to,
+            params=params,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return cache._fetch(key, fetch)
+
+    async def _invalidating(self, path: tuple[str, ...], write: Coroutine[Any, Any, _T]) -> _T:
+        """Run a write, then drop the cached reads of the slug it touched, whatever happened.
+
+        Also after a failure: a write that timed out or got a 5xx may have been applied.
+        """
+        assert self._cache is not None
+        try:
+            result = await write
+        finally:
+            self._cache._invalidate_path(path)
+        slug = getattr(result, "slug", None)
+        if len(path) == 1 and isinstance(slug, str):
+            # A create: a 404 remembered for the new slug must go.
+            self._cache.invalidate(slug, resource=path[0])
+        return result
+
     def _post(
         self,
         path: tuple[str, ...],
@@ -141,7 +226,7 @@ class AsyncAPIResource:
         timeout: float | None = None,
         secrets: tuple[str, ...] = (),
     ) -> Coroutine[Any, Any, _T]:
-        return self._request(
+        write = self._request(
             "POST",
             path,
             cast_to,
@@ -151,6 +236,7 @@ class AsyncAPIResource:
             timeout=timeout,
             secrets=secrets,
         )
+        return write if self._cache is None else self._invalidating(path, write)
 
     def _put(
         self,
@@ -162,7 +248,7 @@ class AsyncAPIResource:
         timeout: float | None = None,
         secrets: tuple[str, ...] = (),
     ) -> Coroutine[Any, Any, None]:
-        return self._request(
+        write = self._request(
             "PUT",
             path,
             None,
@@ -172,6 +258,7 @@ class AsyncAPIResource:
             timeout=timeout,
             secrets=secrets,
         )
+        return write if self._cache is None else self._invalidating(path, write)
 
     def _delete(
         self,
@@ -181,9 +268,10 @@ class AsyncAPIResource:
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> Coroutine[Any, Any, None]:
-        return self._request(
+        write = self._request(
             "DELETE", path, None, params=params, extra_headers=extra_headers, timeout=timeout
         )
+        return write if self._cache is None else self._invalidating(path, write)
 
     def _get_page(
         self,

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from portkey_vk import _portal
+from portkey_vk._cache import Cache, Miss, peek
 from portkey_vk._client import AsyncPortkey
 from portkey_vk._models import RateLimit, ResourceRef, SecretMapping, UsageLimits, VirtualKey
 from portkey_vk._pagination import SyncPage
@@ -60,6 +61,9 @@ class Portkey:
             raises :class:`APIResponseTooLargeError`. 32 MiB by default.
         workspace_id: the workspace used by every call that takes a ``workspace_id`` and was
             not given one (org-admin API keys need one on every call).
+        cache: a :class:`Cache` that ``retrieve`` calls are served from (single flight,
+            stale-if-error, bounded; see ``docs/caching.md``). ``None``, the default: every
+            call asks the control plane. One cache may be shared by several clients.
     """
 
     __slots__ = ("_async", "_guard", "virtual_keys")
@@ -82,6 +86,7 @@ class Portkey:
         ssl: SSLContext | bool | None = None,
         max_response_bytes: int = 33554432,
         workspace_id: str | None = None,
+        cache: Cache | None = None,
     ) -> None:
         client = AsyncPortkey(
             api_key,
@@ -92,6 +97,7 @@ class Portkey:
             ssl=ssl,
             max_response_bytes=max_response_bytes,
             workspace_id=workspace_id,
+            cache=cache,
         )
         self._bind(client, _portal.guard(client))
 
@@ -137,6 +143,11 @@ class Portkey:
         return self._async.max_response_bytes
 
     @property
+    def cache(self) -> Cache | None:
+        """The :class:`Cache` that ``retrieve`` calls are served from; ``None`` when uncached."""
+        return self._async.cache
+
+    @property
     def is_closed(self) -> bool:
         """Whether :meth:`close` was called on this client or a ``with_options`` sibling."""
         return self._async.is_closed
@@ -149,12 +160,14 @@ class Portkey:
         default_headers: Mapping[str, str] | None = None,
         max_response_bytes: int | None = None,
         workspace_id: str | NotGiven | None = NOT_GIVEN,
+        cache: Cache | NotGiven | None = NOT_GIVEN,
     ) -> Portkey:
         """Return a copy with other settings that shares this client's connection pool.
 
         The original is unchanged. ``default_headers`` are merged over the current ones;
         ``workspace_id`` replaces the default workspace when given (``None``: none).
-        Closing either client closes the shared pool.
+        The copy shares this client's ``cache`` unless given one: ``cache=None`` for an
+        uncached view, or another :class:`Cache`. Closing either client closes the shared pool.
         """
         result = self._async.with_options(
             timeout=timeout,
@@ -162,6 +175,7 @@ class Portkey:
             default_headers=default_headers,
             max_response_bytes=max_response_bytes,
             workspace_id=workspace_id,
+            cache=cache,
         )
         return Portkey._wrap(result, self._guard)
 
@@ -211,6 +225,7 @@ class VirtualKeys:
         """Retrieve the virtual key ``slug`` (``GET /virtual-keys/{slug}``).
 
         Deprecated upstream in favour of the Providers API; existing virtual keys keep working.
+        Served from the client's ``cache`` when it has one (see ``docs/caching.md``).
 
         Args:
             slug: the virtual key's slug. Sent as exactly one percent-encoded path segment, so
@@ -231,6 +246,11 @@ class VirtualKeys:
             APIConnectionError: the control plane could not be reached.
             APIResponseValidationError: the answer was not a virtual key.
         """
+        if self._async._cache is not None:
+            coro = self._async.retrieve(slug, extra_headers=extra_headers, timeout=timeout)
+            hit = peek(coro)
+            if not isinstance(hit, Miss):
+                return hit
         return _portal.run(self._async.retrieve, slug, extra_headers=extra_headers, timeout=timeout)
 
     def list(

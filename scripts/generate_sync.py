@@ -178,6 +178,9 @@ class Generator:
         from portkey_vk._types import NOT_GIVEN  # noqa: PLC0415
 
         self.not_given = NOT_GIVEN
+        from portkey_vk._cache import is_cached_read  # noqa: PLC0415
+
+        self.is_cached_read = is_cached_read
         # Longest first, so AsyncRawResponseView is not half-renamed.
         names = [(cls.__name__, name) for cls, name in classes]
         names += [(cls.__name__, entry[0]) for cls, entry in self.support.items()]
@@ -390,7 +393,27 @@ class Generator:
             call = self.fit("        ", f"{prefix}_portal.run", [target, *args], "")
         else:
             call = self.fit("        ", f"{prefix}{target}", args, "")
+        if self.is_cached_read(fn):
+            lines += self.peek(fn, target, args, hint)
         return [*lines, *call, *tail]
+
+    def peek(self, fn: Callable[..., Any], target: str, args: list[str], hint: Any) -> list[str]:
+        """A cached read's preamble: a fresh hit is taken on the caller's thread, no loop hop.
+
+        The async method itself runs up to its cache lookup (``portkey_vk._cache.peek``); only a
+        miss goes on to the portal, so the caching logic is written once, on the async side.
+        """
+        if not inspect.iscoroutinefunction(fn) or hint is None or hint is type(None):
+            raise SystemExit(f"{fn.__qualname__}: a cached read is a coroutine returning a value")
+        peek = self.imports.add("portkey_vk._cache", "peek")
+        miss = self.imports.add("portkey_vk._cache", "Miss")
+        return [
+            "        if self._async._cache is not None:",
+            *self.fit("            ", f"coro = {target}", args, ""),
+            f"            hit = {peek}(coro)",
+            f"            if not isinstance(hit, {miss}):",
+            f"                return {self.wrap(hint, 'hit')}",
+        ]
 
     def attributes(self, cls: type) -> list[tuple[str, type, str | None]]:
         """Public instance attributes holding another async class (``virtual_keys``)."""

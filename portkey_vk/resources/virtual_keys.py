@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from portkey_vk import _params
+from portkey_vk._cache import cached_read
 from portkey_vk._models import RateLimit, ResourceRef, SecretMapping, UsageLimits, VirtualKey
 from portkey_vk._pagination import AsyncPaginator
 from portkey_vk._resource import AsyncAPIResource, validate_slug
@@ -31,6 +32,7 @@ class AsyncVirtualKeys(AsyncAPIResource):
 
     __slots__ = ()
 
+    @cached_read
     async def retrieve(
         self,
         slug: str,
@@ -41,6 +43,7 @@ class AsyncVirtualKeys(AsyncAPIResource):
         """Retrieve the virtual key ``slug`` (``GET /virtual-keys/{slug}``).
 
         Deprecated upstream in favour of the Providers API; existing virtual keys keep working.
+        Served from the client's ``cache`` when it has one (see ``docs/caching.md``).
 
         Args:
             slug: the virtual key's slug. Sent as exactly one percent-encoded path segment, so
@@ -61,7 +64,7 @@ class AsyncVirtualKeys(AsyncAPIResource):
             APIConnectionError: the control plane could not be reached.
             APIResponseValidationError: the answer was not a virtual key.
         """
-        return await self._get(
+        return await self._cached_get(
             (_PATH, validate_slug(slug)),
             cast_to=VirtualKey,
             extra_headers=extra_headers,

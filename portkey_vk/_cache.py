@@ -1,0 +1,648 @@
+"""``Cache``: an opt-in, in-memory cache of hot reads (``retrieve``), shared by both surfaces.
+
+::
+
+    client = AsyncPortkey(cache=Cache(ttl=30.0, stale_if_error=300.0))
+
+What it does, in one place for every resource (see ``docs/caching.md``):
+
+- **fresh hits** come from memory for ``ttl`` seconds; a sync client's hit never needs the event
+  loop thread (:func:`peek` runs the async method's own code up to the lookup, on the caller's
+  thread);
+- **single flight**: concurrent identical reads on one event loop share one request, whether the
+  key was cached before or not; an error reaches each waiter (each gets its own copy);
+- **stale if error**: when a refresh fails with a connection error, a timeout, 408, 429 or 5xx,
+  an entry that expired less than ``stale_if_error`` seconds ago is served instead (logged at
+  WARNING once per key and outage); 401, 403 and 404 drop the entry and raise;
+- **negative caching**: with ``negative_ttl``, a 404 is remembered and raised from memory;
+- **bounded**: at most ``max_entries``, least recently used evicted first;
+- **writes invalidate**: an ``update``/``delete``/``create`` through any client sharing the cache
+  drops the entries of that slug, and detaches a read of it already in flight.
+
+Entries are keyed by the request path (resource and slug), its query (a workspace), the base URL
+and a keyed digest of the API key: the same ``Cache`` may serve clients with different keys, and
+never hands one key's answer to another. The key itself is never stored.
+
+Thread safety: one :class:`threading.Lock` guards the entries, the statistics and the flights;
+it is held only for dictionary operations, never across an ``await``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import hmac
+import logging
+import math
+import os
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+
+import attrs
+
+from portkey_vk._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from portkey_vk._logging import logger as log
+from portkey_vk._redirects import is_refusal
+
+if TYPE_CHECKING:
+    from portkey_vk._config import ClientConfig
+
+__all__ = [
+    "MISS",
+    "Cache",
+    "CacheStats",
+    "Miss",
+    "bypass",
+    "cached_read",
+    "is_cached_read",
+    "peek",
+    "query_items",
+    "scope_of",
+]
+
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# (base URL, keyed digest of the API key): which control plane and which credentials.
+Scope = tuple[str, str]
+# (path segments, query items, scope).
+Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], Scope]
+
+# A digest of the API key, keyed with a per-process secret: a dump of the cache's keys reveals
+# neither the API key nor anything a dictionary attack on a plain hash could recover.
+_DIGEST_KEY: Final = os.urandom(32)
+# After a failed refresh served a stale value, further reads of that key get it at once for
+# this long (or ``ttl`` if shorter) instead of each waiting for the control plane to fail again.
+STALE_RETRY_INTERVAL: Final = 5.0
+# Statuses a refresh may fail with and still serve stale data: the control plane is struggling,
+# not saying the entry is wrong.
+_STALE_STATUSES: Final = frozenset({408, 429})
+# Statuses that say the cached answer must not be served any longer.
+_DROP_ERRORS: Final = (AuthenticationError, PermissionDeniedError, NotFoundError)
+
+
+def scope_of(config: ClientConfig) -> Scope:
+    """The part of a cache key that names the control plane and the credentials."""
+    digest = hmac.new(_DIGEST_KEY, config.api_key.encode(), hashlib.sha256).hexdigest()
+    return (config.base_str, digest[:32])
+
+
+@attrs.frozen
+class CacheStats:
+    """A snapshot of a :class:`Cache`'s counters (``client.cache.stats``).
+
+    Attributes:
+        hits: reads answered from a fresh entry (a remembered 404 included).
+        misses: reads that started a request.
+        coalesced: reads that joined a request already in flight for the same key.
+        stale_served: reads answered with an expired entry because its refresh failed.
+        evictions: entries dropped to stay within ``max_entries``.
+        size: entries held now (fresh, stale or remembered 404s).
+    """
+
+    hits: int = 0
+    misses: int = 0
+    coalesced: int = 0
+    stale_served: int = 0
+    evictions: int = 0
+    size: int = 0
+
+
+class _Entry:
+    """One cached answer: a value, or a remembered 404."""
+
+    __slots__ = ("error", "expires", "retry_at", "stale_until", "value", "warned")
+
+    def __init__(
+        self, value: Any, error: NotFoundError | None, expires: float, stale_until: float
+    ) -> None:
+        self.value = value
+        self.error = error
+        self.expires = expires
+        self.stale_until = stale_until
+        # While now < retry_at after a failed refresh, the stale value is served without asking.
+        self.retry_at = -math.inf
+        self.warned = False
+
+
+class _Flight:
+    """One request shared by every read of its key on one event loop."""
+
+    __slots__ = ("detached", "key", "loop", "task", "waiters")
+
+    def __init__(self, key: Key, loop: asyncio.AbstractEventLoop) -> None:
+        self.key = key
+        self.loop = loop
+        self.task: asyncio.Task[tuple[Any, bool]] | None = None
+        self.waiters = 1
+        # Set when a write invalidated the key while this read was in flight: its answer may
+        # predate the write, so it is handed to its waiters but not stored.
+        self.detached = False
+
+
+class Miss:
+    """What :func:`peek` returns when the answer is not in memory."""
+
+    __slots__ = ()
+
+
+MISS: Final = Miss()
+
+
+class _Peeking(threading.local):
+    active = False
+
+
+_peeking = _Peeking()
+
+
+class _Done(Generic[_T]):
+    """An awaitable that is already complete: a cached value, or a remembered 404 to raise."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: _T, error: APIError | None = None) -> None:
+        self.value = value
+        self.error = error
+
+    def __await__(self) -> Generator[Any, None, _T]:
+        if self.error is not None:
+            raise fresh_copy(self.error)
+        yield from ()  # a generator that never suspends
+        return self.value
+
+
+def fresh_copy(exc: APIError) -> APIError:
+    """A new exception object equal to ``exc``, without its traceback.
+
+    Raising one object from many places (each waiter of a flight, each hit on a remembered 404)
+    would grow its traceback with every raise and keep every frame alive.
+    """
+    copy = type(exc).__new__(type(exc))
+    copy.__dict__.update(exc.__dict__)
+    copy.args = exc.args
+    copy.__cause__ = exc.__cause__
+    copy.__suppress_context__ = True
+    return copy
+
+
+def cached_read(fn: _F) -> _F:
+    """Mark a resource's async read as served through the client's cache.
+
+    The method must reach :meth:`AsyncAPIResource._cached_get` before it awaits anything else
+    (validating its arguments first is fine): the generated sync twin first runs it up to that
+    lookup on the caller's thread (:func:`peek`), and only goes to the event loop on a miss.
+    """
+    fn.__portkey_cached_read__ = True  # type: ignore[attr-defined]
+    return fn
+
+
+def is_cached_read(fn: object) -> bool:
+    """Whether ``fn`` was marked with :func:`cached_read` (for the sync facade's generator)."""
+    return bool(getattr(fn, "__portkey_cached_read__", False))
+
+
+def peek(coro: Coroutine[Any, Any, _T]) -> _T | Miss:
+    """Run a :func:`cached_read` coroutine on this thread as far as its cache lookup.
+
+    Returns the cached value (or raises the remembered error, or the method's own refusal of bad
+    input) when the answer is in memory, without any event loop; :data:`MISS` otherwise, and
+    the caller then runs the method on the event loop as usual.
+    """
+    _peeking.active = True
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        result: _T = done.value
+        return result
+    except _PeekMiss:
+        return MISS
+    finally:
+        _peeking.active = False
+    # It suspended on something other than the lookup: give up, run it for real instead.
+    coro.close()
+    return MISS
+
+
+def bypass(request: Coroutine[Any, Any, _T]) -> Coroutine[Any, Any, _T]:
+    """``request`` itself, for a read the cache does not serve; a miss when peeking."""
+    if _peeking.active:
+        request.close()
+        raise _PeekMiss
+    return request
+
+
+class _PeekMiss(Exception):
+    """Raised inside a peeked coroutine where the answer is not in memory."""
+
+
+def _stale_worthy(exc: BaseException) -> bool:
+    if isinstance(exc, APIStatusError):
+        return exc.status_code >= 500 or exc.status_code in _STALE_STATUSES
+    return isinstance(exc, APIConnectionError) and not is_refusal(exc)
+
+
+def _validate_seconds(value: object, what: str, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{what} must be a number of seconds, got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "positive" if positive else "non-negative"
+        raise ValueError(f"{what} must be a {bound}, finite number of seconds, got {value!r}")
+    return float(value)
+
+
+class Cache:
+    """An in-memory cache of ``retrieve`` answers, opt-in per client: ``AsyncPortkey(cache=...)``.
+
+    ::
+
+        client = AsyncPortkey(cache=Cache(ttl=30.0, stale_if_error=300.0))
+        vk = await client.virtual_keys.retrieve(slug="prod-openai")  # one request
+        vk = await client.virtual_keys.retrieve(slug="prod-openai")  # from memory for 30 s
+
+    One ``Cache`` may be shared by several clients (async and sync, different API keys): entries
+    are keyed by base URL and a keyed digest of the API key as well as by resource, slug and
+    workspace, so one key's answer is never served to another.
+
+    Args:
+        ttl: seconds an answer is served from memory.
+        max_entries: the most entries held; the least recently used is evicted first.
+        stale_if_error: seconds past ``ttl`` during which an entry is still served when its
+            refresh fails with a connection error, a timeout, 408, 429 or 5xx. ``0``: never.
+        negative_ttl: seconds a 404 is remembered (and raised from memory). ``0``: never.
+        clock: a monotonic clock in seconds, for tests; :func:`time.monotonic` by default.
+
+    Raises:
+        TypeError: an argument of the wrong type.
+        ValueError: ``ttl`` not positive, ``max_entries`` below 1, a negative duration, or a
+            value that is not finite.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_by_slug",
+        "_clock",
+        "_coalesced",
+        "_entries",
+        "_evictions",
+        "_flights",
+        "_hits",
+        "_lock",
+        "_max_entries",
+        "_misses",
+        "_negative_ttl",
+        "_stale_if_error",
+        "_stale_served",
+        "_ttl",
+    )
+
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        max_entries: int = 10_000,
+        stale_if_error: float = 0.0,
+        negative_ttl: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = _validate_seconds(ttl, "ttl", positive=True)
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int):
+            raise TypeError(f"max_entries must be an int, got {type(max_entries).__name__}")
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        self._max_entries = max_entries
+        self._stale_if_error = _validate_seconds(stale_if_error, "stale_if_error", positive=False)
+        self._negative_ttl = _validate_seconds(negative_ttl, "negative_ttl", positive=False)
+        if not callable(clock):
+            raise TypeError(f"clock must be callable, got {type(clock).__name__}")
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: collections.OrderedDict[Key, _Entry] = collections.OrderedDict()
+        # slug -> the keys of its entries, for invalidate() without a scan.
+        self._by_slug: dict[str, set[Key]] = {}
+        self._flights: dict[tuple[Key, asyncio.AbstractEventLoop], _Flight] = {}
+        self._hits = self._misses = self._coalesced = 0
+        self._stale_served = self._evictions = 0
+        _LIVE.add(self)
+
+    # -- public --------------------------------------------------------------------------------
+
+    @property
+    def ttl(self) -> float:
+        """Seconds an answer is served from memory."""
+        return self._ttl
+
+    @property
+    def max_entries(self) -> int:
+        """The most entries held at once."""
+        return self._max_entries
+
+    @property
+    def stale_if_error(self) -> float:
+        """Seconds past ``ttl`` an entry may still be served when its refresh fails."""
+        return self._stale_if_error
+
+    @property
+    def negative_ttl(self) -> float:
+        """Seconds a 404 is remembered."""
+        return self._negative_ttl
+
+    @property
+    def stats(self) -> CacheStats:
+        """The counters so far, as one consistent snapshot."""
+        with self._lock:
+            return CacheStats(
+                hits=self._hits,
+                misses=self._misses,
+                coalesced=self._coalesced,
+                stale_served=self._stale_served,
+                evictions=self._evictions,
+                size=len(self._entries),
+            )
+
+    def invalidate(self, slug: str, *, resource: str | None = None) -> int:
+        """Drop every entry of ``slug`` (in every workspace, for every API key sharing the cache).
+
+        ``resource`` narrows it to one resource (its path, e.g. ``"virtual-keys"``). A read of
+        the slug already in flight is detached: its callers get its answer, but it is not
+        stored. Returns how many entries were dropped.
+        """
+        if not isinstance(slug, str):
+            raise TypeError(f"slug must be a str, got {type(slug).__name__}")
+        with self._lock:
+            dropped = 0
+            keys = self._by_slug.get(slug)
+            if keys:
+                for key in [k for k in keys if resource is None or k[0][0] == resource]:
+                    self._drop(key)
+                    dropped += 1
+            for slot, flight in list(self._flights.items()):
+                path = flight.key[0]
+                if len(path) > 1 and path[1] == slug and (resource is None or path[0] == resource):
+                    flight.detached = True
+                    del self._flights[slot]
+            return dropped
+
+    def clear(self) -> None:
+        """Drop every entry and detach every read in flight; the counters are kept."""
+        with self._lock:
+            self._entries.clear()
+            self._by_slug.clear()
+            for flight in self._flights.values():
+                flight.detached = True
+            self._flights.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return (
+            f"Cache(ttl={self._ttl}, max_entries={self._max_entries}, "
+            f"stale_if_error={self._stale_if_error}, negative_ttl={self._negative_ttl}, "
+            f"size={len(self._entries)})"
+        )
+
+    # -- the read path (AsyncAPIResource._cached_get) ------------------------------------------
+
+    def _hit(self, key: Key) -> Awaitable[Any] | None:
+        """The answer for ``key`` from memory (an already-complete awaitable), or ``None``.
+
+        Not a coroutine, so that :func:`peek` can take a hit on a thread without an event loop.
+        """
+        entry = self._lookup(key)
+        if entry is None:
+            return None
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("cache hit %s", "/".join(key[0]))
+        return _Done(entry.value, entry.error)
+
+    def _fetch(self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]]) -> Awaitable[_T]:
+        """After a miss: the answer from ``fetch``, one request per key and event loop."""
+        if _peeking.active:
+            raise _PeekMiss
+        return self._through(key, fetch, "/".join(key[0]))
+
+    def _read(self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]]) -> Awaitable[_T]:
+        """:meth:`_hit`, else :meth:`_fetch`."""
+        done = self._hit(key)
+        return self._fetch(key, fetch) if done is None else done
+
+    def _lookup(self, key: Key) -> _Entry | None:
+        """The entry to serve without a request: fresh, or stale within a refresh back-off."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            now = self._clock()
+            if now < entry.expires:
+                self._entries.move_to_end(key)
+                self._hits += 1
+                return entry
+            if now < entry.retry_at:
+                self._entries.move_to_end(key)
+                self._stale_served += 1
+                return entry
+            if now >= entry.stale_until:
+                self._drop(key)
+            return None
+
+    async def _through(
+        self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]], what: str
+    ) -> _T:
+        loop = asyncio.get_running_loop()
+        # Flights are per event loop: a task of one loop cannot be awaited from another.
+        slot = (key, loop)
+        with self._lock:
+            flight = self._flights.get(slot)
+            joined = flight is not None
+            if flight is not None:
+                flight.waiters += 1
+                self._coalesced += 1
+            else:
+                flight = self._flights[slot] = _Flight(key, loop)
+                self._misses += 1
+                flight.task = loop.create_task(self._fly(slot, flight, fetch, what))
+            task = flight.task
+            assert task is not None
+        if not joined and log.isEnabledFor(logging.INFO):
+            stats = self.stats
+            log.info(
+                "cache miss %s: fetching (hits=%d misses=%d coalesced=%d stale_served=%d "
+                "evictions=%d size=%d)",
+                what,
+                stats.hits,
+                stats.misses,
+                stats.coalesced,
+                stats.stale_served,
+                stats.evictions,
+                stats.size,
+            )
+        elif joined and log.isEnabledFor(logging.DEBUG):
+            log.debug("cache coalesced %s: joined the request in flight", what)
+        try:
+            value, stale = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # This waiter left (or its loop is shutting down). The last one to leave cancels
+            # the request: nobody would read its answer, and nothing is left running.
+            flight.waiters -= 1
+            if flight.waiters == 0 and not task.done():
+                with self._lock:
+                    if self._flights.get(slot) is flight:
+                        del self._flights[slot]
+                task.cancel()
+            raise
+        except APIError as exc:
+            flight.waiters -= 1
+            # Each waiter raises its own copy: one object raised in many tasks would collect
+            # every waiter's traceback.
+            raise fresh_copy(exc) from exc.__cause__
+        flight.waiters -= 1
+        if stale:
+            with self._lock:
+                self._stale_served += 1
+        return value  # type: ignore[no-any-return]
+
+    async def _fly(
+        self,
+        slot: tuple[Key, asyncio.AbstractEventLoop],
+        flight: _Flight,
+        fetch: Callable[[], Coroutine[Any, Any, Any]],
+        what: str,
+    ) -> tuple[Any, bool]:
+        try:
+            value = await fetch()
+        except APIError as exc:
+            return self._failed(slot, flight, exc, what)
+        except BaseException:
+            self._land(slot, flight, None)
+            raise
+        now = self._clock()
+        entry = _Entry(value, None, now + self._ttl, now + self._ttl + self._stale_if_error)
+        self._land(slot, flight, entry)
+        return value, False
+
+    def _failed(
+        self,
+        slot: tuple[Key, asyncio.AbstractEventLoop],
+        flight: _Flight,
+        exc: APIError,
+        what: str,
+    ) -> tuple[Any, bool]:
+        """A refresh failed: serve a stale entry, remember a 404, or drop and re-raise."""
+        key = slot[0]
+        now = self._clock()
+        if isinstance(exc, _DROP_ERRORS):
+            negative = None
+            if isinstance(exc, NotFoundError) and self._negative_ttl > 0:
+                until = now + self._negative_ttl
+                negative = _Entry(None, exc, until, until)
+            self._land(slot, flight, negative, drop=True)
+            raise exc
+        self._land(slot, flight, None)
+        if not _stale_worthy(exc):
+            raise exc
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.error is not None or now >= entry.stale_until:
+                raise exc
+            entry.retry_at = min(now + min(self._ttl, STALE_RETRY_INTERVAL), entry.stale_until)
+            warn = not entry.warned
+            entry.warned = True
+            value = entry.value
+        if warn and log.isEnabledFor(logging.WARNING):
+            # The error's class and message are already scrubbed of the API key.
+            log.warning(
+                "serving a stale %s (expired %.1fs ago) because its refresh failed: %s: %s",
+                what,
+                now - entry.expires,
+                type(exc).__name__,
+                exc,
+            )
+        return value, True
+
+    def _land(
+        self,
+        slot: tuple[Key, asyncio.AbstractEventLoop],
+        flight: _Flight,
+        entry: _Entry | None,
+        *,
+        drop: bool = False,
+    ) -> None:
+        """End ``flight``: unregister it, and store ``entry`` (or drop the old one).
+
+        Nothing is stored when a write detached the flight meanwhile. One lock for both, so no
+        invalidation can fall between them.
+        """
+        key = slot[0]
+        with self._lock:
+            if self._flights.get(slot) is flight:
+                del self._flights[slot]
+            if flight.detached:
+                return
+            if drop and key in self._entries:
+                self._drop(key)
+            if entry is None:
+                return
+            entries = self._entries
+            if key in entries:
+                entries[key] = entry
+                entries.move_to_end(key)
+                return
+            entries[key] = entry
+            path = key[0]
+            if len(path) > 1:
+                self._by_slug.setdefault(path[1], set()).add(key)
+            while len(entries) > self._max_entries:
+                self._drop(next(iter(entries)))
+                self._evictions += 1
+
+    def _drop(self, key: Key) -> None:
+        """Remove ``key``'s entry and its index; the lock is held."""
+        del self._entries[key]
+        path = key[0]
+        if len(path) > 1:
+            keys = self._by_slug.get(path[1])
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_slug[path[1]]
+
+    def _invalidate_path(self, path: tuple[str, ...]) -> None:
+        """After a write to ``path``: drop the cached reads of the slug it names."""
+        if len(path) > 1:
+            self.invalidate(path[1], resource=path[0])
+
+
+def query_items(params: Mapping[str, str | int | None] | None) -> tuple[tuple[str, str], ...]:
+    """The part of a cache key that a request's query adds (a workspace, for instance)."""
+    if not params:
+        return ()
+    return tuple(sorted((k, str(v)) for k, v in params.items() if v is not None))
+
+
+# Every cache, so that a forked child can make its own usable again (see below).
+_LIVE: weakref.WeakSet[Cache] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread may have held a cache's lock at the moment of the fork, and would never
+    # release it here; flights belong to the parent's event loops, which do not run here. The
+    # entries are plain values and stay.
+    for cache in list(_LIVE):
+        cache._lock = threading.Lock()
+        cache._flights.clear()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
