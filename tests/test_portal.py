@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,6 +42,16 @@ def script(code: str, fake: FakePortkey) -> list[str]:
         *(sys.executable, "-X", "dev", "-W", "error", "-c", textwrap.dedent(code)),
         *(fake.base_url, fake.api_key),
     ]
+
+
+# asyncio's debug mode (-X dev) reports any callback slower than 0.1 s; on a loaded 2-core CI
+# machine the first call (imports, the pool, TLS defaults) can be. That is timing, not a leak.
+_SLOW_CALLBACK = re.compile(r"^Executing <.*> took \d+\.\d+ seconds\n?", re.MULTILINE)
+
+
+def meaningful(stderr: str) -> str:
+    """``stderr`` without asyncio's slow-callback notes: what the assertions are about."""
+    return _SLOW_CALLBACK.sub("", stderr)
 
 
 def run_script(
@@ -156,7 +167,7 @@ def test_fork_child_starts_afresh_and_parent_keeps_working(served: FakePortkey) 
     assert done.returncode == 0, done.stderr
     assert "child ok OpenAI prod" in done.stdout
     assert "parent ok, child exit 0" in done.stdout
-    assert done.stderr == ""
+    assert meaningful(done.stderr) == ""
     # Parent: 1 + 3 + 1 calls; child: 2 calls, on connections of its own.
     assert len(served.requests) == 7
 
@@ -230,7 +241,7 @@ def test_a_script_that_never_closes_exits_promptly_and_quietly(served: FakePortk
     assert time.monotonic() - started < 10
     assert done.returncode == 0, done.stderr
     assert done.stdout == "OpenAI prod\n"
-    assert done.stderr == ""
+    assert meaningful(done.stderr) == ""
 
 
 def test_in_flight_counts_running_calls(served: FakePortkey, sync_client: Portkey) -> None:
