@@ -59,6 +59,12 @@ def _structure_float(value: object, _: object) -> float:
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
+def _structure_bool(value: object, _: object) -> bool:
+    if type(value) is bool:
+        return value
+    raise TypeError(f"expected a boolean, got {type(value).__name__}")
+
+
 def _structure_mapping(value: object, _: object) -> Mapping[str, Any]:
     if type(value) is dict:
         return value
@@ -134,6 +140,7 @@ _SCALAR_HOOKS: Final[dict[Any, Callable[[object, object], Any]]] = {
     str: _structure_str,
     int: _structure_int,
     float: _structure_float,
+    bool: _structure_bool,
     datetime: _structure_datetime,
     Mapping[str, Any]: _structure_mapping,
 }
