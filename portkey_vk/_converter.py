@@ -126,8 +126,10 @@ def _unstructure_datetime(value: datetime) -> str:
     return value.isoformat()
 
 
-def _unstructure_open_enum(value: OpenEnum) -> str:
-    return str(value.value)
+def _unstructure_open_enum(value: OpenEnum | str) -> str:
+    # A model built in code may hold the plain string (`UsageLimits(type="cost")`): attrs fields
+    # do not convert, and a str-valued enum's string is its value either way.
+    return str(value)
 
 
 def _structure_open_enum(value: object, cls: type[OpenEnum]) -> OpenEnum:

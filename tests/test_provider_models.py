@@ -241,3 +241,15 @@ def test_booleans_are_strict(data: dict[str, Any], path: str) -> None:
 def test_a_wrong_type_names_the_provider_field() -> None:
     with pytest.raises(APIResponseValidationError, match=r"\$\.integration_id"):
         Provider.from_dict({"integration_id": 5})
+
+
+def test_a_model_built_with_plain_strings_for_enums_serialises() -> None:
+    # What a caller writes to pass limits to create/update: attrs fields do not convert.
+    limits = UsageLimits(credit_limit=5, type="cost", periodic_reset="weekly")
+    assert limits.to_dict()["type"] == "cost"
+    assert limits.to_dict()["periodic_reset"] == "weekly"
+    assert RateLimit(type="requests", unit="rpm").to_dict() == {
+        "type": "requests",
+        "unit": "rpm",
+        "value": None,
+    }
