@@ -243,8 +243,9 @@ class Integrations:
             timeout: seconds for each attempt, overriding the client's.
 
         Returns:
-            Every integration, page after page (``async for``), or the first page alone
-            (``await``).
+            Every integration, page after page (``for i in client.integrations.list()``), or
+            the first page alone (``page = client.integrations.list()``: ``page.data``,
+            ``page.total``, ``page.has_next_page()``, ``page.get_next_page()``).
 
         Raises:
             TypeError, ValueError: a bad ``page_size``, ``workspace_id``, ``type`` or header
@@ -336,8 +337,9 @@ class Providers:
             timeout: seconds for each attempt, overriding the client's.
 
         Returns:
-            Every provider, page after page (``async for``), or the first page alone
-            (``await``: ``page.data``, ``page.total``, ``page.has_next_page()``, ...).
+            Every provider, page after page (``for p in client.providers.list()``), or
+            the first page alone (``page = client.providers.list()``: ``page.data``,
+            ``page.total``, ``page.has_next_page()``, ``page.get_next_page()``).
 
         Raises:
             TypeError, ValueError: a bad ``page_size``, ``workspace_id`` or header (no request

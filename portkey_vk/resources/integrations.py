@@ -57,8 +57,9 @@ class AsyncIntegrations(AsyncAPIResource):
             timeout: seconds for each attempt, overriding the client's.
 
         Returns:
-            Every integration, page after page (``async for``), or the first page alone
-            (``await``).
+            Every integration, page after page (``async for i in client.integrations.list()``), or
+            the first page alone (``page = await client.integrations.list()``: ``page.data``,
+            ``page.total``, ``page.has_next_page()``, ``page.get_next_page()``).
 
         Raises:
             TypeError, ValueError: a bad ``page_size``, ``workspace_id``, ``type`` or header

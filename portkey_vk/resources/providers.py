@@ -57,8 +57,9 @@ class AsyncProviders(AsyncAPIResource):
             timeout: seconds for each attempt, overriding the client's.
 
         Returns:
-            Every provider, page after page (``async for``), or the first page alone
-            (``await``: ``page.data``, ``page.total``, ``page.has_next_page()``, ...).
+            Every provider, page after page (``async for p in client.providers.list()``), or
+            the first page alone (``page = await client.providers.list()``: ``page.data``,
+            ``page.total``, ``page.has_next_page()``, ``page.get_next_page()``).
 
         Raises:
             TypeError, ValueError: a bad ``page_size``, ``workspace_id`` or header (no request
