@@ -15,6 +15,8 @@ from portkey_vk._config import (
 )
 from portkey_vk._transport import AsyncTransport
 from portkey_vk._types import NOT_GIVEN, NotGiven
+from portkey_vk.resources.integrations import AsyncIntegrations
+from portkey_vk.resources.providers import AsyncProviders
 from portkey_vk.resources.virtual_keys import AsyncVirtualKeys
 
 __all__ = ["AsyncPortkey"]
@@ -47,7 +49,8 @@ class AsyncPortkey:
         max_response_bytes: the largest answer read (after decompression); a larger 2xx
             raises :class:`APIResponseTooLargeError`. 32 MiB by default.
         workspace_id: the workspace used by every call that takes a ``workspace_id`` and was
-            not given one (org-admin API keys need one on every call).
+            not given one (org-admin API keys need one on every call); a call's own
+            ``workspace_id=None`` sends none.
         cache: a :class:`Cache` that ``retrieve`` calls are served from (single flight,
             stale-if-error, bounded; see ``docs/caching.md``). ``None``, the default: every
             call asks the control plane. One cache may be shared by several clients.
@@ -59,6 +62,10 @@ class AsyncPortkey:
     virtual_keys: AsyncVirtualKeys
     """Virtual keys: retrieve, list, create, update, delete (deprecated upstream in favour of
     Providers)."""
+    providers: AsyncProviders
+    """Providers, which replace virtual keys: list, retrieve, create, update, delete."""
+    integrations: AsyncIntegrations
+    """Integrations, which hold the credentials providers use: list, retrieve (read-only)."""
 
     def __init__(
         self,
@@ -90,6 +97,8 @@ class AsyncPortkey:
         self._transport = transport
         self._cache = cache
         self.virtual_keys = AsyncVirtualKeys(config, transport, cache)
+        self.providers = AsyncProviders(config, transport, cache)
+        self.integrations = AsyncIntegrations(config, transport, cache)
 
     @property
     def base_url(self) -> str:

@@ -59,6 +59,12 @@ def _structure_float(value: object, _: object) -> float:
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
+def _structure_bool(value: object, _: object) -> bool:
+    if type(value) is bool:
+        return value
+    raise TypeError(f"expected a boolean, got {type(value).__name__}")
+
+
 def _structure_mapping(value: object, _: object) -> Mapping[str, Any]:
     if type(value) is dict:
         return value
@@ -120,8 +126,10 @@ def _unstructure_datetime(value: datetime) -> str:
     return value.isoformat()
 
 
-def _unstructure_open_enum(value: OpenEnum) -> str:
-    return str(value.value)
+def _unstructure_open_enum(value: OpenEnum | str) -> str:
+    # A model built in code may hold the plain string (`UsageLimits(type="cost")`): attrs fields
+    # do not convert, and a str-valued enum's string is its value either way.
+    return str(value)
 
 
 def _structure_open_enum(value: object, cls: type[OpenEnum]) -> OpenEnum:
@@ -134,6 +142,7 @@ _SCALAR_HOOKS: Final[dict[Any, Callable[[object, object], Any]]] = {
     str: _structure_str,
     int: _structure_int,
     float: _structure_float,
+    bool: _structure_bool,
     datetime: _structure_datetime,
     Mapping[str, Any]: _structure_mapping,
 }

@@ -92,6 +92,8 @@ def _field_code(var: str, tp: object, ns: dict[str, Any]) -> list[str] | None:
     if inner is int:
         # 100.0 is a valid int too; the detailed hook converts it.
         return [f"if type({var}) is not int and {not_none}: raise _NotFast"]
+    if inner is bool:
+        return [f"if type({var}) is not bool and {not_none}: raise _NotFast"]
     if inner is datetime:
         # What fromisoformat reads, the detailed hook reads the same way; anything else
         # (3.10 and a "Z", 7+ fractional digits) goes the slow way.
@@ -141,10 +143,22 @@ def _plain_slots(cls: type[Any]) -> bool:
             f.validator is None
             and f.converter is None
             and f.init
-            and isinstance(cls.__dict__.get(f.name), MemberDescriptorType)
+            and isinstance(_slot(cls, f.name), MemberDescriptorType)
             for f in fields
         )
     )
+
+
+def _slot(cls: type[Any], name: str) -> object:
+    """The class attribute ``name`` (a slot's descriptor), wherever in the MRO it is defined.
+
+    A model that inherits fields (:class:`~portkey_vk.VirtualKey` from ``ProviderBase``) finds
+    their slots on the base class, not in its own ``__dict__``.
+    """
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
 
 
 def _compile(cls: type[Any]) -> Callable[[object], Any] | None:
@@ -179,7 +193,7 @@ def _compile(cls: type[Any]) -> Callable[[object], Any] | None:
         # the same in half the time (~1 us per VirtualKey).
         lines.append("    obj = _new(cls)")
         for name in [*(name for name, _ in known), "extra"]:
-            ns[f"set_{name}"] = cls.__dict__[name].__set__
+            ns[f"set_{name}"] = _slot(cls, name).__set__  # type: ignore[attr-defined]
         lines += [f"    set_{name}(obj, {var})" for name, var in known]
         lines += [f"    set_extra(obj, {extra})", "    return obj"]
         ns["_new"] = object.__new__

@@ -1,8 +1,8 @@
-"""The typed model of a virtual key: frozen, slotted attrs classes and open enums.
+"""Typed models of virtual keys, providers and integrations: frozen attrs classes, open enums.
 
 Every field is optional and nullable because the live API does not follow its spec to the
 letter (it sends ``usage_limits: null``, ``expires_at: null`` and fields the spec omits). Keys the
-model does not know are kept in ``extra`` and written back by :meth:`VirtualKey.to_dict`, so a
+model does not know are kept in ``extra`` and written back by :meth:`Model.to_dict`, so a
 newer server never loses data in a round trip through an older SDK.
 """
 
@@ -14,11 +14,22 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import attrs
+from attrs import Attribute
 
 __all__ = [
+    "AzureDeployment",
+    "GlobalWorkspaceAccess",
+    "Integration",
+    "IntegrationConfigurations",
+    "IntegrationObject",
+    "IntegrationStatus",
     "Model",
     "OpenEnum",
     "PeriodicReset",
+    "Provider",
+    "ProviderBase",
+    "ProviderObject",
+    "ProviderStatus",
     "RateLimit",
     "RateLimitType",
     "RateLimitUnit",
@@ -80,6 +91,33 @@ class VirtualKeyObject(OpenEnum):
     """The ``object`` discriminator of a virtual key response."""
 
     VIRTUAL_KEY = "virtual-key"
+
+
+class ProviderStatus(OpenEnum):
+    """State of a provider: unlike a virtual key, a provider can also be ``expired``."""
+
+    ACTIVE = "active"
+    EXHAUSTED = "exhausted"
+    EXPIRED = "expired"
+
+
+class ProviderObject(OpenEnum):
+    """The ``object`` discriminator of a provider response."""
+
+    PROVIDER = "provider"
+
+
+class IntegrationStatus(OpenEnum):
+    """State of an integration."""
+
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class IntegrationObject(OpenEnum):
+    """The ``object`` discriminator of an integration response."""
+
+    INTEGRATION = "integration"
 
 
 class UsageLimitType(OpenEnum):
@@ -215,13 +253,89 @@ class SecretMapping(Model):
     extra: Mapping[str, Any] = _extra_field()
 
 
+def _field_order(*names: str) -> Any:
+    """An attrs ``field_transformer`` that puts the named fields first, in this order.
+
+    attrs lists inherited fields before a class's own; this keeps a model's ``repr``,
+    ``to_dict`` key order and positional arguments as they were before it had a base class.
+    """
+
+    def transform(cls: type, fields: list[Attribute[Any]]) -> list[Attribute[Any]]:
+        by_name = {field.name: field for field in fields}
+        return [by_name[name] for name in names] + [f for f in fields if f.name not in names]
+
+    return transform
+
+
 @attrs.define(frozen=True, slots=True)
-class VirtualKey(Model):
+class ProviderBase(Model):
+    """What a virtual key and a provider have in common: a slug, limits, dates.
+
+    Virtual keys are being replaced by providers; code that only reads these fields works with
+    either (``def audit(item: ProviderBase)``). Their ``status`` and ``object`` differ in the
+    values they can take, so each subclass types those itself.
+
+    Attributes:
+        slug: the slug, used to retrieve it (and, for a provider, in ``model="@slug/..."``).
+        name: display name.
+        note: free-text note.
+        usage_limits: credit limits, if any.
+        reset_usage: usage counted since the last reset.
+        created_at: creation time (timezone-aware).
+        expires_at: expiry time (timezone-aware), if any.
+        rate_limits: rate limits, if any.
+        id: its UUID (the live API sends it; the spec does not list it).
+        integration_id: the integration it draws its credentials from.
+        last_reset_at: when usage was last reset.
+        extra: keys the SDK does not know, kept for ``to_dict``.
+    """
+
+    slug: str | None = None
+    name: str | None = None
+    note: str | None = None
+    usage_limits: UsageLimits | None = None
+    reset_usage: float | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    rate_limits: tuple[RateLimit, ...] | None = None
+    id: str | None = None
+    integration_id: str | None = None
+    last_reset_at: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(
+    frozen=True,
+    slots=True,
+    field_transformer=_field_order(
+        "slug",
+        "name",
+        "note",
+        "status",
+        "usage_limits",
+        "reset_usage",
+        "created_at",
+        "expires_at",
+        "model_config",
+        "rate_limits",
+        "secret_mappings",
+        "object",
+        "id",
+        "ai_provider_name",
+        "key",
+        "masked_api_key",
+        "integration_id",
+        "last_reset_at",
+        "tags",
+    ),
+)
+class VirtualKey(ProviderBase):
     """A Portkey virtual key, as ``GET /virtual-keys/{slug}`` returns it.
 
     Every field may be ``None``: the live API omits or nulls fields freely. Fields the spec does
     not list but the live API sends (``id``, ``ai_provider_name``, ``key``, ``masked_api_key``,
-    ``integration_id``, ``last_reset_at``, ``tags``) are typed attributes too.
+    ``integration_id``, ``last_reset_at``, ``tags``) are typed attributes too. The fields it
+    shares with :class:`Provider` come from :class:`ProviderBase`.
 
     Attributes:
         slug: the virtual key's slug, used to retrieve it.
@@ -246,26 +360,67 @@ class VirtualKey(Model):
         extra: keys the SDK does not know, kept for ``to_dict``.
     """
 
-    slug: str | None = None
-    name: str | None = None
-    note: str | None = None
     status: VirtualKeyStatus | None = None
-    usage_limits: UsageLimits | None = None
-    reset_usage: float | None = None
-    created_at: datetime | None = None
-    expires_at: datetime | None = None
     model_config: Mapping[str, Any] | None = None
-    rate_limits: tuple[RateLimit, ...] | None = None
     secret_mappings: tuple[SecretMapping, ...] | None = None
     object: VirtualKeyObject | None = None
-    id: str | None = None
     ai_provider_name: str | None = None
     key: str | None = attrs.field(default=None, repr=False)
     masked_api_key: str | None = None
-    integration_id: str | None = None
-    last_reset_at: datetime | None = None
     tags: Any = None
-    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(
+    frozen=True,
+    slots=True,
+    field_transformer=_field_order(
+        "slug",
+        "name",
+        "note",
+        "status",
+        "usage_limits",
+        "reset_usage",
+        "created_at",
+        "expires_at",
+        "rate_limits",
+        "object",
+        "id",
+        "integration_id",
+        "ai_provider_id",
+        "last_reset_at",
+    ),
+)
+class Provider(ProviderBase):
+    """A Portkey provider, as ``GET /providers/{slug}`` returns it: what replaces a virtual key.
+
+    A provider draws its credentials from an integration (``integration_id``) and adds its own
+    limits; requests name it in the model string, ``model="@<slug>/gpt-4o"``. Every field may
+    be ``None``, as for :class:`VirtualKey`; the fields the two share come from
+    :class:`ProviderBase`.
+
+    Attributes:
+        slug: the provider's slug, used in ``model="@<slug>/<model>"`` and to retrieve it.
+        name: display name.
+        note: free-text note.
+        status: ``active``, ``exhausted`` or ``expired`` (or a newer value, kept as an open
+            enum member).
+        usage_limits: credit limits, if any.
+        reset_usage: usage counted since the last reset.
+        created_at: creation time (timezone-aware).
+        expires_at: expiry time (timezone-aware), if any.
+        rate_limits: rate limits, if any.
+        object: always ``provider`` today.
+        id: the provider's UUID.
+        integration_id: the integration whose credentials it uses.
+        ai_provider_id: the AI provider behind it, e.g. ``openai`` (the live API sends it; the
+            spec does not list it).
+        last_reset_at: when usage was last reset.
+        extra: keys the SDK does not know (``workspace_id``, ...), kept for ``to_dict``.
+    """
+
+    status: ProviderStatus | None = None
+    object: ProviderObject | None = None
+    ai_provider_id: str | None = None
 
 
 @attrs.define(frozen=True, slots=True)
@@ -285,4 +440,182 @@ class ResourceRef(Model):
     slug: str | None = None
     id: str | None = None
     object: str | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class AzureDeployment(Model):
+    """One Azure OpenAI deployment of an integration.
+
+    Attributes:
+        alias: the name requests use for it.
+        azure_api_version: the Azure API version.
+        azure_deployment_name: the deployment's name in Azure.
+        is_default: whether requests without an alias use it.
+        azure_model_slug: the model it serves.
+        extra: keys the SDK does not know, kept for ``to_dict``.
+    """
+
+    alias: str | None = None
+    azure_api_version: str | None = None
+    azure_deployment_name: str | None = None
+    is_default: bool | None = None
+    azure_model_slug: str | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class IntegrationConfigurations(Model):
+    """An integration's provider settings, as ``GET /integrations/{slug}`` shows them (masked).
+
+    The document describes one shape per AI provider (OpenAI, Azure OpenAI, Bedrock, Vertex AI,
+    Azure AI, Workers AI, SageMaker, Hugging Face, Cortex, custom host); this model holds the
+    union of their fields, so only those of the integration's provider are set. Portkey masks
+    sensitive values and renames them with a ``masked_`` prefix (``aws_secret_access_key`` is
+    served as ``masked_aws_secret_access_key``); the masked fields the document implies are
+    typed below, any other lands in ``extra``, which ``repr`` never shows.
+
+    Attributes:
+        openai_organization: OpenAI organization ID.
+        openai_project: OpenAI project ID.
+        azure_auth_mode: Azure authentication mode: ``default``, ``entra`` or ``managed``.
+        azure_resource_name: Azure OpenAI resource name.
+        azure_deployment_config: Azure OpenAI deployments.
+        azure_foundry_url: Azure AI Foundry URL.
+        azure_api_version: Azure AI API version.
+        azure_deployment_name: Azure AI deployment name.
+        azure_entra_tenant_id: Azure AD tenant ID (``entra`` auth).
+        azure_entra_client_id: Azure AD client ID (``entra`` auth).
+        masked_azure_entra_client_secret: the Azure AD client secret, masked.
+        azure_managed_client_id: managed identity client ID (``managed`` auth).
+        aws_auth_type: AWS authentication type: ``accessKey`` or ``assumedRole``.
+        aws_region: AWS region.
+        aws_access_key_id: AWS access key ID (``accessKey`` auth).
+        masked_aws_secret_access_key: the AWS secret access key, masked.
+        aws_role_arn: AWS role ARN (``assumedRole`` auth).
+        aws_external_id: AWS external ID (``assumedRole`` auth).
+        amzn_sagemaker_custom_attributes: SageMaker custom attributes.
+        amzn_sagemaker_target_model: SageMaker target model.
+        amzn_sagemaker_target_variant: SageMaker target variant.
+        amzn_sagemaker_target_container_hostname: SageMaker target container hostname.
+        amzn_sagemaker_inference_id: SageMaker inference ID.
+        amzn_sagemaker_enable_explanations: SageMaker "enable explanations" setting.
+        amzn_sagemaker_inference_component: SageMaker inference component.
+        amzn_sagemaker_session_id: SageMaker session ID.
+        amzn_sagemaker_model_name: SageMaker model name.
+        vertex_auth_type: Vertex AI authentication type: ``basic`` or ``serviceAccount``.
+        vertex_region: GCP region.
+        vertex_project_id: GCP project ID.
+        masked_vertex_service_account_json: the service account JSON, masked (its masked form
+            is not documented, so it is not typed).
+        workers_ai_account_id: Cloudflare Workers AI account ID.
+        huggingface_base_url: a custom Hugging Face base URL.
+        snowflake_account: Snowflake account identifier (Cortex).
+        custom_host: a custom host URL.
+        custom_headers: headers sent with every request to the custom host.
+        extra: keys the SDK does not know, kept for ``to_dict``; hidden from ``repr``.
+    """
+
+    openai_organization: str | None = None
+    openai_project: str | None = None
+    azure_auth_mode: str | None = None
+    azure_resource_name: str | None = None
+    azure_deployment_config: tuple[AzureDeployment, ...] | None = None
+    azure_foundry_url: str | None = None
+    azure_api_version: str | None = None
+    azure_deployment_name: str | None = None
+    azure_entra_tenant_id: str | None = None
+    azure_entra_client_id: str | None = None
+    masked_azure_entra_client_secret: str | None = None
+    azure_managed_client_id: str | None = None
+    aws_auth_type: str | None = None
+    aws_region: str | None = None
+    aws_access_key_id: str | None = None
+    masked_aws_secret_access_key: str | None = None
+    aws_role_arn: str | None = None
+    aws_external_id: str | None = None
+    amzn_sagemaker_custom_attributes: str | None = None
+    amzn_sagemaker_target_model: str | None = None
+    amzn_sagemaker_target_variant: str | None = None
+    amzn_sagemaker_target_container_hostname: str | None = None
+    amzn_sagemaker_inference_id: str | None = None
+    amzn_sagemaker_enable_explanations: str | None = None
+    amzn_sagemaker_inference_component: str | None = None
+    amzn_sagemaker_session_id: str | None = None
+    amzn_sagemaker_model_name: str | None = None
+    vertex_auth_type: str | None = None
+    vertex_region: str | None = None
+    vertex_project_id: str | None = None
+    masked_vertex_service_account_json: Any = None
+    workers_ai_account_id: str | None = None
+    huggingface_base_url: str | None = None
+    snowflake_account: str | None = None
+    custom_host: str | None = None
+    custom_headers: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class GlobalWorkspaceAccess(Model):
+    """Whether an integration is enabled for every workspace, present and future.
+
+    Attributes:
+        enabled: whether global workspace access is on.
+        usage_limits: the usage limits each workspace gets (at most one).
+        rate_limits: the rate limits each workspace gets (at most one).
+        extra: keys the SDK does not know, kept for ``to_dict``.
+    """
+
+    enabled: bool | None = None
+    usage_limits: tuple[UsageLimits, ...] | None = None
+    rate_limits: tuple[RateLimit, ...] | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class Integration(Model):
+    """A Portkey integration: an AI provider's credentials, which providers draw on.
+
+    ``client.integrations.list()`` gives the summary fields; ``retrieve(slug)`` adds the
+    details (``masked_key``, ``configurations``, ...), which are ``None`` on list items.
+
+    Attributes:
+        id: the integration's UUID.
+        organisation_id: the organisation's UUID.
+        ai_provider_id: the AI provider, e.g. ``openai``.
+        name: display name.
+        status: ``active`` or ``archived`` (or a newer value, kept as an open enum member).
+        created_at: creation time (timezone-aware).
+        last_updated_at: last change (timezone-aware), if any.
+        slug: the integration's slug: what ``providers.create(integration_id=...)`` takes.
+        description: free-text description.
+        object: always ``integration`` today.
+        masked_key: the provider API key, masked.
+        configurations: provider-specific settings, sensitive ones masked.
+        global_workspace_access_settings: access for every workspace, if configured.
+        allow_all_models: whether new models are enabled by default.
+        workspace_count: how many workspaces can use it.
+        secret_mappings: fields filled from secret references.
+        pricing_adjustments: pricing multipliers applied on top of Portkey's base pricing, as
+            the API sends them.
+        extra: keys the SDK does not know, kept for ``to_dict``.
+    """
+
+    id: str | None = None
+    organisation_id: str | None = None
+    ai_provider_id: str | None = None
+    name: str | None = None
+    status: IntegrationStatus | None = None
+    created_at: datetime | None = None
+    last_updated_at: datetime | None = None
+    slug: str | None = None
+    description: str | None = None
+    object: IntegrationObject | None = None
+    masked_key: str | None = None
+    configurations: IntegrationConfigurations | None = None
+    global_workspace_access_settings: GlobalWorkspaceAccess | None = None
+    allow_all_models: bool | None = None
+    workspace_count: int | None = None
+    secret_mappings: tuple[SecretMapping, ...] | None = None
+    pricing_adjustments: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = _extra_field()

@@ -21,7 +21,10 @@ __all__ = [
     "json_value",
     "model_list",
     "model_value",
+    "optional_bool",
     "optional_str",
+    "rate_limits",
+    "rate_limits_as_documented",
     "timestamp",
 ]
 
@@ -58,6 +61,13 @@ def optional_str(value: Any, name: str, *, nullable: bool = True) -> Any:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
     return value
+
+
+def optional_bool(value: Any, name: str) -> Any:
+    """Check a bool argument (``NOT_GIVEN`` passes); ``1`` or ``"true"`` is not a bool."""
+    if isinstance(value, NotGiven | bool):
+        return value
+    raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 
 
 def required_str(value: Any, name: str) -> str:
@@ -120,6 +130,17 @@ def usage_limits(value: Any) -> Any:
 def rate_limits(value: Any) -> Any:
     """``rate_limits``: one :class:`RateLimit` (or mapping) or a sequence, sent as an array."""
     return model_list(value, RateLimit, "rate_limits", single=True)
+
+
+def rate_limits_as_documented(value: Any) -> Any:
+    """``rate_limits`` where the API documents one object: one limit as that object.
+
+    The provider endpoints take a single ``RateLimits`` object in requests (and answer with an
+    array); one :class:`RateLimit` or mapping is sent as that object, a sequence as an array.
+    """
+    if isinstance(value, RateLimit | Mapping):
+        return model_value(value, RateLimit, "rate_limits")
+    return model_list(value, RateLimit, "rate_limits")
 
 
 def secret_mappings(value: Any) -> Any:

@@ -17,14 +17,24 @@ from typing import Any, Generic, TypeVar
 from portkey_vk import _portal
 from portkey_vk._cache import Cache, Miss, peek
 from portkey_vk._client import AsyncPortkey
-from portkey_vk._models import RateLimit, ResourceRef, SecretMapping, UsageLimits, VirtualKey
+from portkey_vk._models import (
+    Integration,
+    Provider,
+    RateLimit,
+    ResourceRef,
+    SecretMapping,
+    UsageLimits,
+    VirtualKey,
+)
 from portkey_vk._pagination import SyncPage
 from portkey_vk._resource import AsyncRawResponseView
 from portkey_vk._response import AsyncAPIResponse
 from portkey_vk._types import NOT_GIVEN, NotGiven
+from portkey_vk.resources.integrations import AsyncIntegrations
+from portkey_vk.resources.providers import AsyncProviders
 from portkey_vk.resources.virtual_keys import AsyncVirtualKeys
 
-__all__ = ["APIResponse", "Portkey", "RawResponseView", "VirtualKeys"]
+__all__ = ["APIResponse", "Integrations", "Portkey", "Providers", "RawResponseView", "VirtualKeys"]
 
 _T = TypeVar("_T")
 
@@ -60,13 +70,14 @@ class Portkey:
         max_response_bytes: the largest answer read (after decompression); a larger 2xx
             raises :class:`APIResponseTooLargeError`. 32 MiB by default.
         workspace_id: the workspace used by every call that takes a ``workspace_id`` and was
-            not given one (org-admin API keys need one on every call).
+            not given one (org-admin API keys need one on every call); a call's own
+            ``workspace_id=None`` sends none.
         cache: a :class:`Cache` that ``retrieve`` calls are served from (single flight,
             stale-if-error, bounded; see ``docs/caching.md``). ``None``, the default: every
             call asks the control plane. One cache may be shared by several clients.
     """
 
-    __slots__ = ("_async", "_guard", "virtual_keys")
+    __slots__ = ("_async", "_guard", "integrations", "providers", "virtual_keys")
 
     _async: AsyncPortkey
     _guard: _portal.ClientGuard
@@ -74,6 +85,10 @@ class Portkey:
     """Virtual keys: retrieve, list, create, update, delete (deprecated upstream in favour of
     Providers).
     """
+    providers: Providers
+    """Providers, which replace virtual keys: list, retrieve, create, update, delete."""
+    integrations: Integrations
+    """Integrations, which hold the credentials providers use: list, retrieve (read-only)."""
 
     def __init__(
         self,
@@ -111,6 +126,8 @@ class Portkey:
         self._async = wrapped
         self._guard = guard
         self.virtual_keys = VirtualKeys(wrapped.virtual_keys, guard)
+        self.providers = Providers(wrapped.providers, guard)
+        self.integrations = Integrations(wrapped.integrations, guard)
 
     @property
     def base_url(self) -> str:
@@ -197,6 +214,387 @@ class Portkey:
 
     def __repr__(self) -> str:
         return repr(self._async).replace(type(self._async).__name__, type(self).__name__, 1)
+
+
+class Integrations:
+    """Portkey integrations, read-only: ``client.integrations.list()`` and ``retrieve(slug)``."""
+
+    __slots__ = ("_async", "_guard")
+
+    _async: AsyncIntegrations
+    _guard: _portal.ClientGuard
+
+    def __init__(self, wrapped: AsyncIntegrations, guard: _portal.ClientGuard) -> None:
+        self._async = wrapped
+        self._guard = guard
+
+    def list(
+        self,
+        *,
+        page_size: int = 100,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        type: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> SyncPage[Integration]:
+        """List integrations (``GET /integrations``), paged for you.
+
+        ::
+
+            for integration in client.integrations.list(type="organisation"):
+                print(integration.slug, integration.ai_provider_id)
+
+        List items carry the summary fields; :meth:`retrieve` adds ``masked_key`` and
+        ``configurations``.
+
+        Args:
+            page_size: integrations per page, 1 to 1000 (Portkey's default is 100).
+            workspace_id: only integrations this workspace can use; ``None`` for no filter.
+                Not given: the client's ``workspace_id``.
+            type: ``workspace`` (workspace-scoped only), ``organisation`` (organisation-level
+                only) or ``all``; ``None`` leaves it to the server (``all``).
+            extra_headers: headers added to these requests only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Returns:
+            Every integration, page after page (``for i in client.integrations.list()``), or
+            the first page alone (``page = client.integrations.list()``: ``page.data``,
+            ``page.total``, ``page.has_next_page()``, ``page.get_next_page()``).
+
+        Raises:
+            TypeError, ValueError: a bad ``page_size``, ``workspace_id``, ``type`` or header
+                (no request is sent).
+        """
+        result = self._async.list(
+            page_size=page_size,
+            workspace_id=workspace_id,
+            type=type,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return SyncPage._first(result, self._guard)
+
+    def retrieve(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Integration:
+        """Retrieve the integration ``slug`` with its details (``GET /integrations/{slug}``).
+
+        The provider key is only ever shown masked (``masked_key``), and so are the sensitive
+        ``configurations`` fields.
+
+        Args:
+            slug: the integration's slug, sent as exactly one percent-encoded path segment.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Returns:
+            The integration, with ``masked_key`` and ``configurations``.
+
+        Raises:
+            ValueError: a bad ``slug`` (no request is sent).
+            NotFoundError: no integration has this slug.
+            APIResponseValidationError: the answer was not an integration.
+        """
+        if self._async._cache is not None:
+            coro = self._async.retrieve(slug, extra_headers=extra_headers, timeout=timeout)
+            hit = peek(coro)
+            if not isinstance(hit, Miss):
+                return hit
+        return _portal.run(self._async.retrieve, slug, extra_headers=extra_headers, timeout=timeout)
+
+    @property
+    def with_raw_response(self) -> RawResponseView:
+        """The same methods, returning an :class:`APIResponse` with status and headers.
+
+        ``response.parse()`` gives what the method itself returns.
+        """
+        return RawResponseView(self._async.with_raw_response, self._guard)
+
+
+class Providers:
+    """Portkey providers: ``client.providers.retrieve(slug)`` and the rest.
+
+    Every operation takes a ``workspace_id``: not given, the client's ``workspace_id`` is used;
+    ``None`` sends none for that call (a workspace API key implies its own workspace; an
+    organisation admin key needs one).
+    """
+
+    __slots__ = ("_async", "_guard")
+
+    _async: AsyncProviders
+    _guard: _portal.ClientGuard
+
+    def __init__(self, wrapped: AsyncProviders, guard: _portal.ClientGuard) -> None:
+        self._async = wrapped
+        self._guard = guard
+
+    def list(
+        self,
+        *,
+        page_size: int = 50,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> SyncPage[Provider]:
+        """List providers (``GET /providers?current_page=N&page_size=M``), paged for you.
+
+        ::
+
+            for provider in client.providers.list():       # every one, every page
+                ...
+            page = client.providers.list(page_size=20)      # the first page only
+
+        Args:
+            page_size: providers per page, 1 to 1000.
+            workspace_id: only this workspace's providers; ``None`` for no workspace filter.
+                Not given: the client's ``workspace_id``.
+            extra_headers: headers added to these requests only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Returns:
+            Every provider, page after page (``for p in client.providers.list()``), or
+            the first page alone (``page = client.providers.list()``: ``page.data``,
+            ``page.total``, ``page.has_next_page()``, ``page.get_next_page()``).
+
+        Raises:
+            TypeError, ValueError: a bad ``page_size``, ``workspace_id`` or header (no request
+                is sent).
+        """
+        result = self._async.list(
+            page_size=page_size,
+            workspace_id=workspace_id,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return SyncPage._first(result, self._guard)
+
+    def retrieve(
+        self,
+        slug: str,
+        *,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Provider:
+        """Retrieve the provider ``slug`` (``GET /providers/{slug}``).
+
+        Args:
+            slug: the provider's slug, sent as exactly one percent-encoded path segment.
+            workspace_id: the workspace to look in; ``None`` for none. Not given: the client's
+                ``workspace_id``.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Returns:
+            The provider.
+
+        Raises:
+            ValueError: ``slug`` is empty, not a str, or has control characters (no request is
+                sent).
+            NotFoundError: no provider has this slug (in this workspace).
+            AuthenticationError, APIStatusError, APIConnectionError, APITimeoutError: as for
+                every call.
+            APIResponseValidationError: the answer was not a provider.
+        """
+        if self._async._cache is not None:
+            coro = self._async.retrieve(
+                slug,
+                workspace_id=workspace_id,
+                extra_headers=extra_headers,
+                timeout=timeout,
+            )
+            hit = peek(coro)
+            if not isinstance(hit, Miss):
+                return hit
+        return _portal.run(
+            self._async.retrieve,
+            slug,
+            workspace_id=workspace_id,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def create(
+        self,
+        *,
+        name: str,
+        integration_id: str,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        note: str | NotGiven | None = NOT_GIVEN,
+        usage_limits: UsageLimits | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        rate_limits: RateLimit
+        | Mapping[str, Any]
+        | Sequence[RateLimit | Mapping[str, Any]]
+        | NotGiven
+        | None = NOT_GIVEN,
+        expires_at: datetime | NotGiven | None = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> ResourceRef:
+        """Create a provider on an integration (``POST /providers``); return its id and slug.
+
+        ::
+
+            ref = client.providers.create(name="Prod OpenAI", integration_id="openai-org")
+            ref.slug  # use it as model="@<slug>/gpt-4o"
+
+        The integration holds the AI provider's credentials, so a provider takes no secret.
+        Omitted arguments are not sent; ``None`` is sent as ``null``. Retried only when the
+        request certainly did not reach the server (connection refused, DNS, TLS handshake) or
+        on 429; after a timeout, a dropped connection or a 5xx the error says the provider may
+        or may not have been created.
+
+        Args:
+            name: the provider's display name.
+            integration_id: the integration's slug (what ``client.integrations.list()`` gives
+                as ``slug``).
+            workspace_id: the workspace to create it in, sent in the body (org-admin API keys
+                need one); ``None`` for none. Not given: the client's ``workspace_id``.
+            slug: the slug to give it; by default Portkey derives one from ``name`` plus a
+                random suffix.
+            note: a free-text note.
+            usage_limits: a :class:`UsageLimits` or mapping.
+            rate_limits: one :class:`RateLimit` or mapping, sent as the object the API
+                documents; a sequence is sent as an array.
+            expires_at: a timezone-aware expiry time.
+            extra_body: more JSON fields to send, for what this SDK does not know yet.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Returns:
+            The new provider's ``slug`` and ``id`` (Portkey answers with a bare
+            ``{"id", "slug"}``).
+
+        Raises:
+            TypeError, ValueError: an argument of the wrong type or value (no request is sent).
+            ConflictError: a provider already has this ``slug``.
+            APIStatusError, APIConnectionError: the create failed (see above for retries).
+        """
+        return _portal.run(
+            self._async.create,
+            name=name,
+            integration_id=integration_id,
+            workspace_id=workspace_id,
+            slug=slug,
+            note=note,
+            usage_limits=usage_limits,
+            rate_limits=rate_limits,
+            expires_at=expires_at,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def update(
+        self,
+        slug: str,
+        *,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        note: str | NotGiven | None = NOT_GIVEN,
+        usage_limits: UsageLimits | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        rate_limits: RateLimit
+        | Mapping[str, Any]
+        | Sequence[RateLimit | Mapping[str, Any]]
+        | NotGiven
+        | None = NOT_GIVEN,
+        expires_at: datetime | NotGiven | None = NOT_GIVEN,
+        reset_usage: bool | NotGiven = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Change a provider (``PUT /providers/{slug}``).
+
+        ::
+
+            client.providers.update("prod-openai", note="EU traffic", reset_usage=True)
+
+        Only the given fields are sent; ``None`` clears a field (``note``, ``usage_limits``,
+        ``rate_limits``, ``expires_at``). Retried like a read: sending the same update twice
+        has the same effect as once.
+
+        Args:
+            slug: the provider's slug.
+            workspace_id: the workspace it is in, sent in the query; ``None`` for none. Not
+                given: the client's ``workspace_id``.
+            name: a new display name.
+            note: a new note, or ``None`` to clear it.
+            usage_limits: new usage limits, or ``None`` to remove them.
+            rate_limits: new rate limits (one, sent as an object, or a sequence, sent as an
+                array), or ``None`` to remove them.
+            expires_at: a new timezone-aware expiry, or ``None`` for none.
+            reset_usage: ``True`` resets the usage counted against the limits.
+            extra_body: more JSON fields to send.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Raises:
+            ValueError: no field to change, or a bad ``slug`` (no request is sent).
+            TypeError: an argument of the wrong type (no request is sent).
+            NotFoundError: no provider has this slug (in this workspace).
+        """
+        _portal.run(
+            self._async.update,
+            slug,
+            workspace_id=workspace_id,
+            name=name,
+            note=note,
+            usage_limits=usage_limits,
+            rate_limits=rate_limits,
+            expires_at=expires_at,
+            reset_usage=reset_usage,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def delete(
+        self,
+        slug: str,
+        *,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Delete a provider (``DELETE /providers/{slug}``).
+
+        Retried like a read. When an attempt may have reached the server (a timeout, a dropped
+        connection, a 5xx) and a retry then gets 404, the provider is gone and the delete
+        succeeds.
+
+        Args:
+            slug: the provider's slug.
+            workspace_id: the workspace it is in; ``None`` for none. Not given: the client's
+                ``workspace_id``.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Raises:
+            ValueError: a bad ``slug`` (no request is sent).
+            NotFoundError: no provider has this slug (in this workspace).
+        """
+        _portal.run(
+            self._async.delete,
+            slug,
+            workspace_id=workspace_id,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    @property
+    def with_raw_response(self) -> RawResponseView:
+        """The same methods, returning an :class:`APIResponse` with status and headers.
+
+        ``response.parse()`` gives what the method itself returns.
+        """
+        return RawResponseView(self._async.with_raw_response, self._guard)
 
 
 class VirtualKeys:

@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Start the bundled FakePortkey on 127.0.0.1, store a sample key, and read "
         "it with both AsyncPortkey and Portkey. Needs no network and no API key.",
     )
+    from portkey_vk import _cli_providers  # noqa: PLC0415 - it imports this module
+
+    _cli_providers.register(commands, f"exit codes:\n{codes}")
     return parser
 
 
@@ -205,6 +208,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     try:
         if args.command == "demo":
             return _demo(out)
+        if hasattr(args, "run"):  # providers, migration-check: portkey_vk/_cli_providers.py
+            return int(args.run(args, out))
         return _retrieve(args, out)
     except _UsageError as exc:
         _error(f"error: {exc}", secret)

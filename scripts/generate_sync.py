@@ -158,8 +158,12 @@ class Imports:
         for module in sorted(self.plain, key=str.lower):
             blocks[section(module)].append(f"import {module}")
         for module in sorted(self.names, key=str.lower):
-            names = ", ".join(sorted(self.names[module], key=lambda n: (not n.isupper(), n)))
-            blocks[section(module)].append(f"from {module} import {names}")
+            names = sorted(self.names[module], key=lambda n: (not n.isupper(), n))
+            line = f"from {module} import {', '.join(names)}"
+            if len(line) > LINE_LENGTH:
+                # As ruff lays out an import that does not fit: one name per line.
+                line = "\n".join([f"from {module} import (", *(f"    {n}," for n in names), ")"])
+            blocks[section(module)].append(line)
         return "\n\n".join("\n".join(block) for block in blocks if block)
 
 
@@ -436,7 +440,8 @@ class Generator:
         if cls is self.root:
             rest = inspect.cleandoc(doc).partition("\nArgs:")[2]
             doc = ROOT_INTRO + "\nArgs:" + rest
-        slots = ", ".join(f'"{n}"' for n in ["_async", "_guard", *(a[0] for a in attrs)])
+        # Sorted, as ruff's RUF023 wants __slots__.
+        slots = ", ".join(f'"{n}"' for n in sorted(["_async", "_guard", *(a[0] for a in attrs)]))
         params = getattr(cls, "__parameters__", ())
         base = ""
         if params:
@@ -511,13 +516,22 @@ class Generator:
             "",
             self.imports.render(),
             "",
-            f"__all__ = [{', '.join(repr(n).replace(chr(39), chr(34)) for n in names)}]",
+            *_all_lines(names),
         ]
         if typevars:
             parts += ["", *typevars]
         for body in bodies:
             parts += ["", "", *body]
         return "\n".join(parts) + "\n"
+
+
+def _all_lines(names: list[str]) -> list[str]:
+    """``__all__`` on one line, or one name per line when it does not fit (as ruff does)."""
+    quoted = [f'"{name}"' for name in names]
+    line = f"__all__ = [{', '.join(quoted)}]"
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    return ["__all__ = [", *(f"    {name}," for name in quoted), "]"]
 
 
 def _next_kind(sig: inspect.Signature, param: inspect.Parameter) -> Any:

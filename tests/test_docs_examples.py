@@ -36,6 +36,15 @@ STORED_KEYS = {
     },
 }
 
+# The integration the provider examples create providers on.
+STORED_INTEGRATIONS = {
+    "openai-org": {
+        "name": "OpenAI (organisation)",
+        "key": "sk-live-0123456789wxyz",
+        "configurations": {"openai_organization": "org-123"},
+    },
+}
+
 SYBIL = Sybil(parsers=[PythonCodeBlockParser()])
 
 
@@ -47,6 +56,8 @@ def docs_fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeP
     with FakePortkey() as fake:
         for slug, fields in STORED_KEYS.items():
             fake.add_virtual_key(slug, **fields)
+        for slug, fields in STORED_INTEGRATIONS.items():
+            fake.add_integration(slug, **fields)
         monkeypatch.setenv("PORTKEY_API_KEY", fake.api_key)
         monkeypatch.setenv("PORTKEY_BASE_URL", fake.base_url)
         monkeypatch.chdir(tmp_path)

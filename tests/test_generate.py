@@ -24,8 +24,8 @@ from portkey_vk import (
 )
 from portkey_vk import _sync as sync_module
 from portkey_vk._resource import AsyncAPIResource
-from portkey_vk._sync import VirtualKeys
-from portkey_vk.resources import AsyncVirtualKeys
+from portkey_vk._sync import Integrations, Providers, VirtualKeys
+from portkey_vk.resources import AsyncIntegrations, AsyncProviders, AsyncVirtualKeys
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "scripts" / "generate_sync.py"
@@ -148,12 +148,15 @@ def test_portkey_constructor_mirrors_async_portkey() -> None:
 def test_resource_attributes_are_sync_twins() -> None:
     hints = typing.get_type_hints(Portkey)
     assert hints["virtual_keys"] is VirtualKeys
-    assert typing.get_type_hints(VirtualKeys.with_raw_response.fget)["return"] is (RawResponseView)
+    assert hints["providers"] is Providers
+    assert hints["integrations"] is Integrations
+    raw_view = typing.get_type_hints(VirtualKeys.with_raw_response.fget)["return"]
+    assert raw_view is RawResponseView
 
 
 def test_every_resource_module_is_discovered() -> None:
     # A new module under resources/ needs no list edited: the generator and this suite find it.
     names = {cls.__name__ for cls in _resources()}
-    assert AsyncVirtualKeys.__name__ in names
+    assert {AsyncVirtualKeys.__name__, AsyncProviders.__name__, AsyncIntegrations.__name__} <= names
     for info in __import__("pkgutil").iter_modules(portkey_vk.resources.__path__):
         assert f"portkey_vk.resources.{info.name}" in sys.modules

@@ -1,0 +1,500 @@
+"""Every operation of the OpenAPI document answers the SDK correctly, on both surfaces.
+
+The server is :class:`tests.spec_mock.SpecMock`, generated from the document alone (as Prism
+would be): it refuses any request that breaks the document (undeclared query parameters, a body
+that fails its schema, ...) and answers with the documented example or a body built from the
+response schema. So each case below proves two things: what the SDK sends is what the document
+describes, and what the document says comes back parses into the typed models, every documented
+field typed (nothing left in ``extra``).
+
+The document's known inconsistencies (``tests/data/openapi`` NOTES, "Oddities") that the SDK
+follows on purpose are pinned as strict xfails at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+
+from portkey_vk import (
+    AzureDeployment,
+    BadRequestError,
+    GlobalWorkspaceAccess,
+    Integration,
+    IntegrationConfigurations,
+    IntegrationObject,
+    IntegrationStatus,
+    Provider,
+    ProviderObject,
+    ProviderStatus,
+    RateLimit,
+    ResourceRef,
+    SecretMapping,
+    UsageLimits,
+    VirtualKey,
+    VirtualKeyObject,
+    VirtualKeyStatus,
+)
+from tests.conftest import SURFACES, Surface
+from tests.spec_mock import SpecMock, example, resolve, to_json_schema
+
+SPEC = Path(__file__).parent / "data" / "openapi" / "admin-virtual-keys-providers.openapi.yaml"
+DOCUMENT = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+WORKSPACE = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"  # the document wants a uuid in bodies
+WHEN = datetime(2026, 6, 12, tzinfo=timezone.utc)  # what the mock's date-times read as
+EXPIRY = datetime(2027, 1, 1, tzinfo=timezone.utc)
+
+# What the document's schemas and examples make of each nested model.
+USAGE = UsageLimits(credit_limit=10, periodic_reset="monthly", alert_threshold=8)
+RATE = RateLimit(type="requests", unit="rpd", value=1)
+MAPPING = SecretMapping(
+    target_field="key",
+    secret_reference_id="my-aws-secret",
+    secret_key="string",
+    value_format="json",
+)
+
+
+@pytest.fixture
+def mock() -> Iterator[SpecMock]:
+    with SpecMock(DOCUMENT) as server:
+        yield server
+
+
+@pytest.fixture
+def spec_client(mock: SpecMock, surface_name: str) -> Iterator[Surface]:
+    surface = SURFACES[surface_name](api_key="pk-spec-mock", base_url=mock.base_url)
+    yield surface
+    getattr(surface, "dispose", surface.close)()
+
+
+def call(surface: Surface, fn: Callable[[Any], Any]) -> Any:
+    result = fn(surface.client)
+    if surface.name == "async":
+        return surface.loop.run_until_complete(result)  # type: ignore[attr-defined]
+    return result
+
+
+def collect(surface: Surface, fn: Callable[[Any], Any]) -> list[Any]:
+    pager = fn(surface.client)
+    if surface.name == "async":
+
+        async def go() -> list[Any]:
+            return [item async for item in pager]
+
+        return surface.loop.run_until_complete(go())  # type: ignore[attr-defined,no-any-return]
+    return list(pager)
+
+
+def sent(mock: SpecMock) -> Any:
+    """The last request's JSON body, as the mock received it."""
+    return mock.exchanges[-1].body
+
+
+# -- one case per documented operation --------------------------------------------------------
+
+
+def vk_list(client: Surface, mock: SpecMock) -> None:
+    page = call(client, lambda c: c.virtual_keys.list(page_size=10))
+    assert page.total == 1
+    (vk,) = page.data
+    assert isinstance(vk, VirtualKey)
+    assert vk.name == "Open AI Workspace"
+    assert vk.note == "randomness"
+    assert vk.status is VirtualKeyStatus.ACTIVE
+    assert vk.usage_limits == USAGE
+    assert vk.reset_usage == 0
+    assert vk.created_at == WHEN
+    assert vk.expires_at == WHEN
+    assert vk.model_config == {}
+    assert vk.rate_limits == (RATE,)
+    assert vk.secret_mappings == (MAPPING,)
+    assert vk.object is VirtualKeyObject.VIRTUAL_KEY
+    assert vk.extra == {}
+    assert mock.exchanges[-1].query == {"current_page": ["0"], "page_size": ["10"]}
+    assert collect(client, lambda c: c.virtual_keys.list()) == [vk]
+
+
+def vk_create(client: Surface, mock: SpecMock) -> None:
+    ref = call(
+        client,
+        lambda c: c.virtual_keys.create(
+            name="Azure prod",
+            provider="azure-openai",
+            key="sk-azure-0123456789",
+            note=None,
+            api_version="2024-06-01",
+            resource_name="res",
+            deployment_name="gpt4o",
+            deployment_config=[
+                {"apiVersion": "2024-06-01", "deploymentName": "gpt4o", "is_default": True}
+            ],
+            usage_limits=UsageLimits(credit_limit=100, type="cost", periodic_reset_days=30),
+            expires_at=EXPIRY,
+            secret_mappings=[SecretMapping(target_field="key", secret_reference_id="vault-ref")],
+            workspace_id=WORKSPACE,
+        ),
+    )
+    # The {success, data: {slug}} envelope of the document.
+    assert ref == ResourceRef(slug="string")
+    assert sent(mock)["workspace_id"] == WORKSPACE
+    assert sent(mock)["deploymentConfig"][0]["deploymentName"] == "gpt4o"
+
+
+def vk_retrieve(client: Surface, mock: SpecMock) -> None:
+    vk = call(client, lambda c: c.virtual_keys.retrieve("team a/prod"))
+    assert mock.exchanges[-1].path == "/v1/virtual-keys/team%20a%2Fprod"
+    assert vk == VirtualKey.from_dict(mock.response_example("GET", "/virtual-keys/{slug}"))
+    assert vk.status is VirtualKeyStatus.ACTIVE
+    assert vk.extra == {}
+
+
+def vk_update(client: Surface, mock: SpecMock) -> None:
+    result = call(
+        client,
+        lambda c: c.virtual_keys.update(
+            "prod",
+            name="Prod",
+            key="sk-rotated-0123456789",
+            note=None,
+            usage_limits={"credit_limit": 5, "type": "tokens"},
+            secret_mappings=[{"target_field": "key", "secret_reference_id": "ref"}],
+            deployment_config=[{"apiVersion": "v", "deploymentName": "d", "alias": "a"}],
+        ),
+    )
+    assert result is None  # the document leaves the answer untyped
+    assert sent(mock)["note"] is None
+
+
+def vk_delete(client: Surface, mock: SpecMock) -> None:
+    assert call(client, lambda c: c.virtual_keys.delete("prod")) is None
+    assert mock.exchanges[-1].body is None
+
+
+def provider_list(client: Surface, mock: SpecMock) -> None:
+    page = call(client, lambda c: c.providers.list(page_size=20, workspace_id="ws-1"))
+    assert mock.exchanges[-1].query == {
+        "current_page": ["0"],
+        "page_size": ["20"],
+        "workspace_id": ["ws-1"],
+    }
+    (provider,) = page.data
+    assert isinstance(provider, Provider)
+    assert provider.name == "Open AI Workspace"
+    assert provider.integration_id == "string"
+    assert provider.status is ProviderStatus.ACTIVE
+    assert provider.usage_limits == USAGE
+    assert provider.rate_limits == (RATE,)
+    assert provider.created_at == WHEN
+    assert provider.object is ProviderObject.PROVIDER
+    assert provider.extra == {}
+
+
+def provider_create(client: Surface, mock: SpecMock) -> None:
+    ref = call(
+        client,
+        lambda c: c.providers.create(
+            name="My first provider",
+            integration_id="my-openai-integration",
+            workspace_id=WORKSPACE,
+            slug="first-openai-provider",
+            note="Provider description",
+            usage_limits={"credit_limit": 10, "periodic_reset": "monthly", "alert_threshold": 9},
+            rate_limits=RateLimit(type="requests", unit="rpm", value=100),
+            expires_at=EXPIRY,
+        ),
+    )
+    # The bare {id, slug} of the document.
+    assert ref == ResourceRef(id="string", slug="string")
+    assert sent(mock)["rate_limits"] == {"type": "requests", "unit": "rpm", "value": 100}
+    assert mock.exchanges[-1].query == {}
+
+
+def provider_retrieve(client: Surface, mock: SpecMock) -> None:
+    provider = call(client, lambda c: c.providers.retrieve("prod", workspace_id="ws-1"))
+    assert mock.exchanges[-1].query == {"workspace_id": ["ws-1"]}
+    assert provider == Provider.from_dict(mock.response_example("GET", "/providers/{slug}"))
+    assert provider.extra == {}
+
+
+def provider_update(client: Surface, mock: SpecMock) -> None:
+    result = call(
+        client,
+        lambda c: c.providers.update(
+            "prod",
+            workspace_id="ws-1",
+            name="Prod",
+            note="EU traffic",
+            usage_limits=None,
+            rate_limits={"type": "tokens", "unit": "rph", "value": 1000},
+            expires_at=None,
+            reset_usage=True,
+        ),
+    )
+    assert result is None
+    assert mock.exchanges[-1].query == {"workspace_id": ["ws-1"]}
+    assert sent(mock) == {
+        "name": "Prod",
+        "note": "EU traffic",
+        "usage_limits": None,
+        "rate_limits": {"type": "tokens", "unit": "rph", "value": 1000},
+        "expires_at": None,
+        "reset_usage": True,
+    }
+
+
+def provider_delete(client: Surface, mock: SpecMock) -> None:
+    assert call(client, lambda c: c.providers.delete("prod", workspace_id="ws-1")) is None
+    assert mock.exchanges[-1].query == {"workspace_id": ["ws-1"]}
+
+
+def integration_list(client: Surface, mock: SpecMock) -> None:
+    items = collect(client, lambda c: c.integrations.list(type="organisation", workspace_id="w"))
+    assert mock.exchanges[-1].query == {
+        "current_page": ["0"],
+        "page_size": ["100"],
+        "workspace_id": ["w"],
+        "type": ["organisation"],
+    }
+    (integration,) = items
+    assert isinstance(integration, Integration)
+    assert integration.status is IntegrationStatus.ACTIVE
+    assert integration.object is IntegrationObject.INTEGRATION
+    assert integration.created_at == WHEN
+    assert integration.last_updated_at == WHEN
+    assert integration.extra == {}
+
+
+def integration_retrieve(client: Surface, mock: SpecMock) -> None:
+    integration = call(client, lambda c: c.integrations.retrieve("openai-org"))
+    assert integration.masked_key == "string"
+    # The first shape of the documented oneOf: OpenAI's.
+    assert integration.configurations == IntegrationConfigurations(
+        openai_organization="string", openai_project="string"
+    )
+    assert integration.global_workspace_access_settings == GlobalWorkspaceAccess(
+        enabled=True, usage_limits=(USAGE,), rate_limits=(RATE,)
+    )
+    assert integration.allow_all_models is True
+    assert integration.workspace_count == 1
+    assert integration.secret_mappings == (MAPPING,)
+    assert integration.pricing_adjustments == {
+        "multiplier": {
+            "default": 0.8,
+            "cache_read_input_token": 0.9,
+            "cache_write_input_token": 0.9,
+        }
+    }
+    assert integration.extra == {}
+
+
+CASES: dict[str, Callable[[Surface, SpecMock], None]] = {
+    "GET /virtual-keys": vk_list,
+    "POST /virtual-keys": vk_create,
+    "GET /virtual-keys/{slug}": vk_retrieve,
+    "PUT /virtual-keys/{slug}": vk_update,
+    "DELETE /virtual-keys/{slug}": vk_delete,
+    "GET /providers": provider_list,
+    "POST /providers": provider_create,
+    "GET /providers/{slug}": provider_retrieve,
+    "PUT /providers/{slug}": provider_update,
+    "DELETE /providers/{slug}": provider_delete,
+    "GET /integrations": integration_list,
+    "GET /integrations/{slug}": integration_retrieve,
+}
+
+
+def test_the_cases_cover_every_documented_operation() -> None:
+    assert set(CASES) == SpecMock(DOCUMENT).documented
+
+
+@pytest.mark.parametrize("operation", sorted(CASES))
+def test_the_sdk_speaks_the_document(operation: str, spec_client: Surface, mock: SpecMock) -> None:
+    CASES[operation](spec_client, mock)
+    assert mock.problems() == []
+    assert mock.answered() == {operation}
+
+
+# -- what the document promises about integration settings ------------------------------------
+
+
+def _configuration_shapes() -> dict[str, dict[str, Any]]:
+    detail = DOCUMENT["components"]["schemas"]["IntegrationDetailResponse"]["allOf"][1]
+    branches = detail["properties"]["configurations"]["oneOf"]
+    return {branch["title"]: branch for branch in branches}
+
+
+@pytest.mark.parametrize("title", sorted(_configuration_shapes()))
+def test_every_documented_configuration_field_is_typed(title: str) -> None:
+    shape = example(_configuration_shapes()[title], DOCUMENT)
+    # Served masked, as the document says sensitive fields are: secret -> masked_secret.
+    masked = {
+        (f"masked_{name}" if "secret" in name or "service_account" in name else name): value
+        for name, value in shape.items()
+    }
+    config = IntegrationConfigurations.from_dict(masked)
+    assert config.extra == {}
+    assert config.to_dict() | masked == config.to_dict()
+
+
+def test_azure_deployments_are_typed() -> None:
+    schema = resolve({"$ref": "#/components/schemas/AzureDeploymentConfig"}, DOCUMENT)
+    deployment = AzureDeployment.from_dict(example(schema, DOCUMENT))
+    assert deployment.extra == {}
+    assert deployment.is_default is True
+
+
+@pytest.mark.parametrize(
+    ("schema", "model"),
+    [
+        ("Providers", Provider),
+        ("IntegrationList", Integration),
+        ("IntegrationDetailResponse", Integration),
+    ],
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_answer_the_document_allows_parses(
+    schema: str, model: type[Provider | Integration], data: st.DataObject
+) -> None:
+    # Not just the examples: any body the schema accepts (extra keys, nulls where nullable,
+    # every oneOf branch) is one the models read, and round-trips.
+    body = data.draw(from_schema(_json_schema(schema)))
+    parsed = model.from_dict(body)
+    assert model.from_dict(parsed.to_dict()) == parsed
+
+
+def _json_schema(name: str) -> Any:
+    return to_json_schema({"$ref": f"#/components/schemas/{name}"}, DOCUMENT)
+
+
+# -- the mock itself is strict, so a passing case means something ------------------------------
+
+
+def _raw(
+    mock: SpecMock,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        mock.base_url + path,
+        data=data,
+        method=method,
+        headers={
+            "x-portkey-api-key": "pk",
+            "content-type": "application/json",
+            **(headers or {}),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "problem"),
+    [
+        ("GET", "/providers?page=2", None, 400, "query 'page' is not documented"),
+        ("GET", "/providers?page_size=ten", None, 400, "'ten' is not of type 'integer'"),
+        ("GET", "/providers?page_size=1&page_size=2", None, 400, "given 2 times"),
+        ("GET", "/virtual-keys?current_page=0", None, 400, "query 'page_size' is required"),
+        ("GET", "/integrations?type=every", None, 400, "'every' is not one of"),
+        ("POST", "/providers", {"name": "n"}, 400, "'integration_id' is a required property"),
+        ("POST", "/providers", {"name": 5, "integration_id": "i"}, 400, "5 is not of type"),
+        (
+            "POST",
+            "/providers",
+            {"name": "n", "integration_id": "i", "workspace_id": "ws"},
+            400,
+            "'ws' is not a 'uuid'",
+        ),
+        (
+            "POST",
+            "/providers",
+            {"name": "n", "integration_id": "i", "expires_at": "2027-01-01"},
+            400,
+            "is not a 'date-time'",
+        ),
+        ("PUT", "/providers/p", {"note": None}, 400, "None is not of type 'string'"),
+        ("PUT", "/providers/p", None, 400, "a body is required"),
+        ("DELETE", "/providers/p", {"x": 1}, 400, "takes no body"),
+        ("PATCH", "/providers/p", {}, 405, "method not documented"),
+        ("GET", "/workspaces", None, 404, "no such path"),
+    ],
+)
+def test_the_mock_refuses_what_the_document_does_not_allow(
+    mock: SpecMock, method: str, path: str, body: Any, status: int, problem: str
+) -> None:
+    code, answer = _raw(mock, method, path, body)
+    assert code == status
+    assert problem in answer["data"]["message"]
+    assert mock.problems()
+
+
+def test_the_mock_wants_the_api_key_header(mock: SpecMock) -> None:
+    # The documented 401 example where the operation has one.
+    assert _raw(mock, "GET", "/virtual-keys/x", headers={"x-portkey-api-key": ""}) == (
+        401,
+        {"success": False, "data": {"message": "Unauthorised Request"}},
+    )
+    assert _raw(mock, "GET", "/providers/x", headers={"x-portkey-api-key": ""})[0] == 401
+
+
+def test_the_mock_accepts_what_the_document_allows(mock: SpecMock) -> None:
+    code, answer = _raw(
+        mock, "PUT", "/providers/p?workspace_id=w", {"usage_limits": None, "extra_field": [1]}
+    )
+    # format: UUID in the answer's schema gives a uuid.
+    assert (code, answer) == (200, {"id": "00000000-0000-4000-8000-000000000000", "slug": "string"})
+    assert mock.problems() == []
+
+
+# -- the document's oddities the SDK follows on purpose ------------------------------------------
+
+
+@pytest.mark.xfail(
+    raises=BadRequestError,
+    strict=True,
+    reason="NOTES oddity 3: POST /virtual-keys documents rate_limits as one object; "
+    "virtual_keys.create always sends an array (as responses hold and the official update "
+    "sample sends)",
+)
+def test_virtual_key_create_rate_limits(spec_client: Surface) -> None:
+    call(
+        spec_client,
+        lambda c: c.virtual_keys.create(
+            name="n", provider="openai", key="sk-x", rate_limits=RateLimit(value=1)
+        ),
+    )
+
+
+@pytest.mark.xfail(
+    raises=BadRequestError,
+    strict=True,
+    reason="NOTES oddity 2: GET /virtual-keys declares no workspace_id; the SDK sends the "
+    "client's, as both official SDKs do, because org-admin keys need it",
+)
+def test_virtual_key_list_workspace(mock: SpecMock, surface_name: str) -> None:
+    surface = SURFACES[surface_name](
+        api_key="pk-spec-mock", base_url=mock.base_url, workspace_id="ws-1"
+    )
+    try:
+        call(surface, lambda c: c.virtual_keys.list())
+    finally:
+        getattr(surface, "dispose", surface.close)()
