@@ -262,7 +262,8 @@ class AsyncVirtualKeys(AsyncAPIResource):
         body.merge(extra_body)
         if not body:
             raise ValueError("update() needs at least one field to change")
-        await self._put(
+        # Returned, not just awaited: on ``with_raw_response`` it is the raw response.
+        return await self._put(
             (_PATH, slug),
             body=body.data,
             extra_headers=extra_headers,
@@ -286,7 +287,7 @@ class AsyncVirtualKeys(AsyncAPIResource):
             ValueError: a bad ``slug`` (no request is sent).
             NotFoundError: no virtual key has this slug.
         """
-        await self._delete(
+        return await self._delete(
             (_PATH, validate_slug(slug)), extra_headers=extra_headers, timeout=timeout
         )
 
