@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from portkey_vk._portal import ClientGuard
     from portkey_vk._transport import RawResponse
 
-__all__ = ["PREFETCH", "AsyncPage", "AsyncPaginator", "SyncPage", "parse_page"]
+__all__ = ["PREFETCH", "AsyncPage", "AsyncPaginator", "SyncPage", "parse_page", "to_sync"]
 
 _T = TypeVar("_T")
 _S = TypeVar("_S")
@@ -176,14 +176,18 @@ async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list
     """Yield ``first`` and each page after it with its items not seen before, in order.
 
     The one place that decides when a list ends and what is fetched ahead; both the async and
-    the sync iteration run it.
+    the sync iteration run it. Pages are counted from ``first``, which need not be page 0
+    (``page.iter_pages()`` on a later page).
     """
     size = first.page_size
+    start = first.page_index
+    # Pages this walk may fetch, ``first`` included: the pages ``total`` promises plus one,
+    # for a list that grew meanwhile. Unknown until a page says ``total``.
     budget = _page_budget(first)
     fetched = 1
     seen: set[object] = set()
     ahead: deque[asyncio.Task[AsyncPage[_T]]] = deque()
-    next_index = first.page_index + 1
+    next_index = start + 1
     page = first
     previous: list[_T] = []
     try:
@@ -200,45 +204,71 @@ async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list
                 # The same items again: the server ignores paging. Stop, yielding nothing new.
                 return
             previous = page.data
+            if budget is None and page.total is not None:
+                budget = max(fetched, _expected_pages(page.total, size) - start) + 1
+            more = page.has_next_page() and (budget is None or fetched < budget)
+            if more and page.total is not None and len(seen) >= page.total:
+                more = False
+            if more and page.total is not None and budget is not None:
+                # Ahead only within the pages ``total`` promises (the one extra page a growing
+                # list may need is fetched on its own), and before this page is handed out, so
+                # the caller's work on it overlaps with the requests.
+                last_expected = _expected_pages(page.total, size) - 1
+                while (
+                    len(ahead) < PREFETCH
+                    and next_index <= last_expected
+                    and fetched + len(ahead) < budget
+                ):
+                    ahead.append(asyncio.ensure_future(page._fetch(next_index)))
+                    next_index += 1
             yield page, fresh
-            if not page.has_next_page() or fetched >= budget:
+            if not more:
                 return
-            if page.total is not None and len(seen) >= page.total:
-                return
-            # Ahead only within the pages `total` promises; the one extra page a growing list
-            # may need is fetched on its own.
-            last_expected = (
-                first.page_index + math.ceil(page.total / size) - 1
-                if page.total is not None
-                else next_index
-            )
-            while (
-                len(ahead) < PREFETCH
-                and next_index <= last_expected
-                and fetched + len(ahead) < budget
-            ):
-                ahead.append(asyncio.ensure_future(page._fetch(next_index)))
-                next_index += 1
             if ahead:
                 task = ahead.popleft()
             else:
                 task = asyncio.ensure_future(page._fetch(next_index))
                 next_index += 1
-            page = await task
+            try:
+                page = await task
+            finally:
+                # Cancelled while waiting (or the page failed): the task is ours to end too.
+                if not task.done():
+                    ahead.appendleft(task)
             fetched += 1
     finally:
-        for task in ahead:
-            task.cancel()
-        for task in ahead:
-            # Awaited so that nothing is left running and no "exception never retrieved".
-            with contextlib.suppress(BaseException):
-                await task
+        if ahead:
+            await _cancel(ahead)
 
 
-def _page_budget(first: AsyncPage[Any]) -> int:
+async def _cancel(tasks: deque[asyncio.Task[Any]]) -> None:
+    """Cancel pages fetched ahead and wait until they are gone, leaving nothing behind.
+
+    A page that already failed has its exception retrieved (no "exception was never retrieved"
+    at garbage collection). If the caller is cancelled while this waits, that cancellation goes
+    on (it is not swallowed); the tasks are cancelled already and end on their own.
+    """
+    pending = list(tasks)
+    tasks.clear()
+    for task in pending:
+        task.cancel()
+        task.add_done_callback(_retrieve)
+    await asyncio.wait(pending)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _expected_pages(total: int, size: int) -> int:
+    return max(1, math.ceil(total / size))
+
+
+def _page_budget(first: AsyncPage[Any]) -> int | None:
     if first.total is None:
-        return 1_000_000  # no total: only short or repeated pages end it
-    return max(1, math.ceil(first.total / max(first.page_size, 1))) + 1
+        return None  # no total yet: only short, empty or repeated pages end it
+    return max(1, _expected_pages(first.total, first.page_size) - first.page_index) + 1
 
 
 def parse_page(
@@ -357,12 +387,16 @@ class SyncPage(Generic[_T]):
 
     def iter_pages(self) -> Iterator[SyncPage[_T]]:
         """Iterate over this page and every page after it, fetched ahead concurrently."""
-        for page, _ in _blocking(_walk(self._async)):
-            yield SyncPage(page, self._guard)
+        with contextlib.closing(_blocking(_walk(self._async))) as pages:
+            for page, _ in pages:
+                yield SyncPage(page, self._guard)
 
     def __iter__(self) -> Iterator[_T]:
-        for _, fresh in _blocking(_walk(self._async)):
-            yield from fresh
+        # Closed explicitly (not left to the garbage collector): a `break` in the caller's loop
+        # cancels the pages fetched ahead as soon as this generator is closed or dropped.
+        with contextlib.closing(_blocking(_walk(self._async))) as pages:
+            for _, fresh in pages:
+                yield from fresh
 
     @classmethod
     def _first(cls, paginator: AsyncPaginator[_T], guard: ClientGuard) -> SyncPage[_T]:
@@ -378,11 +412,22 @@ class SyncPage(Generic[_T]):
         return repr(self._async).replace("AsyncPage", "SyncPage", 1)
 
 
+def to_sync(value: _S, guard: ClientGuard) -> _S:
+    """A result of the async side as the sync facade returns it: a page becomes a SyncPage.
+
+    For what is typed only at run time, such as ``APIResponse.parse()``, which gives a list's
+    first page for ``with_raw_response.list()`` and a model for anything else.
+    """
+    if isinstance(value, AsyncPage):
+        return SyncPage(value, guard)  # type: ignore[return-value]
+    return value
+
+
 async def _await(paginator: AsyncPaginator[_T]) -> AsyncPage[_T]:
     return await paginator
 
 
-def _blocking(pages: AsyncIterator[_S]) -> Iterator[_S]:
+def _blocking(pages: AsyncIterator[_S]) -> Generator[_S, None, None]:
     """Drive an async iterator from a blocking caller, one step per portal call."""
     from portkey_vk import _portal  # noqa: PLC0415 - the sync side loads anyio
 
