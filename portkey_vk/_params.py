@@ -23,6 +23,7 @@ __all__ = [
     "json_value",
     "model_list",
     "model_value",
+    "optional_nonempty_str",
     "optional_str",
     "timestamp",
 ]
@@ -60,6 +61,13 @@ def optional_str(value: Any, name: str, *, nullable: bool = True) -> Any:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
     return value
+
+
+def optional_nonempty_str(value: Any, name: str) -> Any:
+    """Check a str argument that, when given, must not be blank (``NOT_GIVEN`` passes)."""
+    if isinstance(value, NotGiven):
+        return value
+    return required_str(value, name)
 
 
 def required_str(value: Any, name: str) -> str:
