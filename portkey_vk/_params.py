@@ -108,8 +108,11 @@ def model_value(value: Any, cls: type[Model], name: str) -> Any:
             cls.from_dict(data)
         except APIResponseValidationError as exc:
             detail = exc.message.split(": ", 1)[-1].replace("@ $", f"@ {name}")
-            raise ValueError(f"{name} is not a valid {cls.__name__}: {detail}") from None
-        return data
+        else:
+            return data
+        # Raised outside the except block, so the validation error (whose body is the caller's
+        # data, a secret perhaps) is not kept as this one's __context__ either.
+        raise ValueError(f"{name} is not a valid {cls.__name__}: {detail}")
     raise TypeError(f"{name} must be a {cls.__name__} or a mapping, got {type(value).__name__}")
 
 
