@@ -14,9 +14,11 @@ Portkey's lists are ``{"object": "list", "total": T, "data": [...]}`` addressed 
 ``current_page`` (from 0) and ``page_size``, with no cursor. Iteration stops on an empty page, a
 short page, once ``total`` items were seen, or when a server ignores paging (a page of items
 already seen): it never loops forever, never yields an item twice, and never fetches more than
-``ceil(total / page_size) + 1`` pages. Once ``total`` is known, up to :data:`PREFETCH` pages are
-fetched ahead concurrently while items are yielded in order; leaving the loop early cancels
-them.
+``ceil(total / page_size) + 1`` pages. Once ``total`` is known, up to :data:`PREFETCH` page
+requests are kept in flight ahead of the page being yielded (and at most :data:`MAX_BUFFERED`
+pages held ahead of it, arrived or not) while items are yielded in order; a request is sent the
+moment another one's answer arrives, and answers are parsed only when their turn comes. Leaving
+the loop early (``break``, an exception, cancellation) cancels what is in flight.
 """
 
 from __future__ import annotations
@@ -42,9 +44,35 @@ _T = TypeVar("_T")
 _S = TypeVar("_S")
 
 PREFETCH: Final = 4
-"""How many pages a full iteration fetches ahead of the one it is yielding from."""
+"""How many page requests a full iteration keeps in flight ahead of the page it is yielding."""
 
-FetchPage = Callable[[int], Awaitable["AsyncPage[_T]"]]
+MAX_BUFFERED: Final = 2 * PREFETCH
+"""How many pages past the one being yielded may be fetched (arrived or in flight) at once."""
+
+
+class PageSource(Generic[_T]):
+    """How a list's pages are fetched: ``send(index)`` the request, ``parse(raw, index)`` it.
+
+    Calling it fetches and parses one page. The walk uses the two halves apart: a request is
+    sent again as soon as an answer arrives, and the answer is parsed only when its turn comes,
+    so parsing one page never holds back the requests for the next ones.
+    """
+
+    __slots__ = ("parse", "send")
+
+    def __init__(
+        self,
+        send: Callable[[int], Awaitable[RawResponse]],
+        parse: Callable[[RawResponse, int], AsyncPage[_T]],
+    ) -> None:
+        self.send = send
+        self.parse = parse
+
+    async def __call__(self, index: int) -> AsyncPage[_T]:
+        return self.parse(await self.send(index), index)
+
+
+FetchPage = PageSource
 
 
 class AsyncPage(Generic[_T]):
@@ -172,6 +200,76 @@ async def _pages(first: AsyncPage[_T]) -> AsyncIterator[AsyncPage[_T]]:
         await walk.aclose()  # type: ignore[attr-defined]
 
 
+class _Ahead(Generic[_T]):
+    """The requests a walk has sent for pages after the one it is yielding, in page order.
+
+    At most :data:`PREFETCH` are in flight and :data:`MAX_BUFFERED` held (arrived or not). A
+    request is sent again the moment one finishes (a done callback), not when the caller gets
+    to that page: the window keeps moving while the caller or the parser is busy.
+    """
+
+    __slots__ = ("budget", "closed", "current", "last", "next_index", "source", "tasks")
+
+    def __init__(self, source: PageSource[_T], next_index: int) -> None:
+        self.source = source
+        self.tasks: deque[tuple[int, asyncio.Task[RawResponse]]] = deque()
+        # The request the walk itself waits for (taken out of ``tasks``), still in flight.
+        self.current: asyncio.Task[RawResponse] | None = None
+        self.next_index = next_index
+        # The last page index ``total`` promises, and how many more pages may be requested.
+        self.last = -1
+        self.budget = 0
+        self.closed = False
+
+    def fill(self) -> None:
+        if self.closed:
+            return
+        in_flight = sum(1 for _, task in self.tasks if not task.done())
+        if self.current is not None and not self.current.done():
+            in_flight += 1
+        while (
+            in_flight < PREFETCH
+            and len(self.tasks) < MAX_BUFFERED
+            and self.next_index <= self.last
+            and self.budget > 0
+        ):
+            task = asyncio.ensure_future(self.source.send(self.next_index))
+            task.add_done_callback(self._arrived)
+            self.tasks.append((self.next_index, task))
+            self.next_index += 1
+            self.budget -= 1
+            in_flight += 1
+
+    def _arrived(self, task: asyncio.Task[RawResponse]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return  # a failed page ends the walk when its turn comes; fetch nothing more
+        self.fill()
+
+    def take(self) -> tuple[int, asyncio.Task[RawResponse]]:
+        """The next page's request: fetched ahead, or sent now; and top the window up.
+
+        Topped up here too, not only in the done callbacks: a caller that finds its pages
+        already arrived runs through them (parsing each) without yielding to the event loop,
+        so those callbacks would only run once it waits again, with nothing in flight.
+        """
+        if self.tasks:
+            index, task = self.tasks.popleft()
+        else:
+            index = self.next_index
+            self.next_index += 1
+            self.budget -= 1
+            task = asyncio.ensure_future(self.source.send(index))
+        self.current = task
+        self.fill()
+        return index, task
+
+    async def close(self) -> None:
+        self.closed = True
+        if self.tasks:
+            await _cancel(deque(task for _, task in self.tasks))
+            self.tasks.clear()
+
+
 async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list[_T]]]:
     """Yield ``first`` and each page after it with its items not seen before, in order.
 
@@ -181,13 +279,13 @@ async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list
     """
     size = first.page_size
     start = first.page_index
+    source = first._fetch
     # Pages this walk may fetch, ``first`` included: the pages ``total`` promises plus one,
     # for a list that grew meanwhile. Unknown until a page says ``total``.
     budget = _page_budget(first)
     fetched = 1
     seen: set[object] = set()
-    ahead: deque[asyncio.Task[AsyncPage[_T]]] = deque()
-    next_index = start + 1
+    ahead = _Ahead(source, start + 1)
     page = first
     previous: list[_T] = []
     try:
@@ -213,32 +311,25 @@ async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list
                 # Ahead only within the pages ``total`` promises (the one extra page a growing
                 # list may need is fetched on its own), and before this page is handed out, so
                 # the caller's work on it overlaps with the requests.
-                last_expected = _expected_pages(page.total, size) - 1
-                while (
-                    len(ahead) < PREFETCH
-                    and next_index <= last_expected
-                    and fetched + len(ahead) < budget
-                ):
-                    ahead.append(asyncio.ensure_future(page._fetch(next_index)))
-                    next_index += 1
+                ahead.last = _expected_pages(page.total, size) - 1
+                ahead.budget = budget - fetched - len(ahead.tasks)
+                ahead.fill()
+            else:
+                ahead.last = -1  # nothing more ahead; what is in flight is cancelled below
             yield page, fresh
             if not more:
                 return
-            if ahead:
-                task = ahead.popleft()
-            else:
-                task = asyncio.ensure_future(page._fetch(next_index))
-                next_index += 1
+            index, task = ahead.take()
             try:
-                page = await task
+                raw = await task
             finally:
                 # Cancelled while waiting (or the page failed): the task is ours to end too.
                 if not task.done():
-                    ahead.appendleft(task)
+                    ahead.tasks.appendleft((index, task))
+            page = source.parse(raw, index)
             fetched += 1
     finally:
-        if ahead:
-            await _cancel(ahead)
+        await ahead.close()
 
 
 async def _cancel(tasks: deque[asyncio.Task[Any]]) -> None:

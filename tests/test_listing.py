@@ -22,7 +22,7 @@ from portkey_vk import (
     SyncPage,
     VirtualKey,
 )
-from portkey_vk._pagination import PREFETCH
+from portkey_vk._pagination import MAX_BUFFERED, PREFETCH
 from portkey_vk.testing import FakePortkey
 from tests.conftest import LeftTheLoop, Surface
 from tests.pager import API_KEY, Pager, honest, key
@@ -236,9 +236,9 @@ def test_stops_on_a_short_page_when_total_claims_more(pager: Pager, pager_client
 
     pager.answer = answer
     assert len(pager_client(pager).items(page_size=5)) == 12
-    # Page 2 is short; at most PREFETCH pages were asked for beyond the last full one.
-    assert max(pager.pages_asked) <= 1 + PREFETCH
-    assert len(pager.requests) <= 2 + PREFETCH
+    # Page 2 is short; at most MAX_BUFFERED pages were asked for beyond the last full one.
+    assert max(pager.pages_asked) <= 1 + MAX_BUFFERED
+    assert len(pager.requests) <= 2 + MAX_BUFFERED
 
 
 def test_stops_once_total_items_were_seen(pager: Pager, pager_client: Any) -> None:
@@ -257,7 +257,7 @@ def test_a_server_that_ignores_paging_yields_each_key_once(pager: Pager, pager_c
     pager.answer = lambda page, size: {"total": 100, "data": same}
     items = pager_client(pager).items(page_size=5)
     assert slugs(items) == [f"k{i}" for i in range(5)]
-    assert len(pager.requests) <= 1 + PREFETCH
+    assert len(pager.requests) <= 1 + MAX_BUFFERED
     assert len(pager.requests) <= math.ceil(100 / 5) + 1
 
 
@@ -414,7 +414,7 @@ def test_an_exception_in_the_loop_cancels_the_pages_in_flight(
         client.items(page_size=5, raise_after=7)
     _assert_left_cleanly(client)
     assert time.monotonic() - started < 2.5
-    assert len(pager.requests) <= 2 + PREFETCH
+    assert len(pager.requests) <= 2 + MAX_BUFFERED
 
 
 def test_breaking_out_of_iter_pages_cancels_too(pager: Pager, pager_client: Any) -> None:
@@ -467,3 +467,37 @@ def test_cancelling_an_async_iteration_cancels_the_pages_in_flight(
     _assert_left_cleanly(client)
     assert sorted(pager.pages_asked) == [0, 1, 2, 3, 4]
     assert len(pager.requests) <= 1 + PREFETCH
+
+
+def test_a_slow_caller_holds_at_most_max_buffered_pages(
+    pager: Pager, pager_client: Any, surface_name: str
+) -> None:
+    import asyncio  # noqa: PLC0415
+
+    pager.answer = honest(100)
+    pager.delay = 0.02
+    client = pager_client(pager)
+    asked_while_on_page_0: list[int] = []
+
+    def pause() -> None:
+        asked_while_on_page_0.extend(pager.pages_asked)
+
+    if surface_name == "sync":
+        for index, _ in enumerate(client.client.virtual_keys.list(page_size=5)):
+            if index == 0:
+                time.sleep(0.4)  # everything fetched ahead has arrived by now
+                pause()
+    else:
+
+        async def go() -> None:
+            index = 0
+            async for _ in client.client.virtual_keys.list(page_size=5):
+                if index == 0:
+                    await asyncio.sleep(0.4)
+                    pause()
+                index += 1
+
+        client._run(go())
+    assert sorted(asked_while_on_page_0) == list(range(1 + MAX_BUFFERED))
+    assert pager.max_in_flight == PREFETCH
+    assert sorted(pager.pages_asked) == list(range(20))
