@@ -320,6 +320,10 @@ async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list
             if not more:
                 return
             index, task = ahead.take()
+            if task.done():
+                # Already arrived: parsing it now would hold the loop, so the requests the
+                # window just sent would not leave until the next real wait. Let them go first.
+                await asyncio.sleep(0)
             try:
                 raw = await task
             finally:
