@@ -236,9 +236,10 @@ def test_stops_on_a_short_page_when_total_claims_more(pager: Pager, pager_client
 
     pager.answer = answer
     assert len(pager_client(pager).items(page_size=5)) == 12
-    # Page 2 is short; at most MAX_BUFFERED pages were asked for beyond the last full one.
-    assert max(pager.pages_asked) <= 1 + MAX_BUFFERED
-    assert len(pager.requests) <= 2 + MAX_BUFFERED
+    # Page 2 is short. Taking a page tops the window up before the page is parsed, so at most
+    # MAX_BUFFERED pages past it were asked for.
+    assert max(pager.pages_asked) <= 2 + MAX_BUFFERED
+    assert len(pager.requests) <= 3 + MAX_BUFFERED
 
 
 def test_stops_once_total_items_were_seen(pager: Pager, pager_client: Any) -> None:
@@ -257,7 +258,7 @@ def test_a_server_that_ignores_paging_yields_each_key_once(pager: Pager, pager_c
     pager.answer = lambda page, size: {"total": 100, "data": same}
     items = pager_client(pager).items(page_size=5)
     assert slugs(items) == [f"k{i}" for i in range(5)]
-    assert len(pager.requests) <= 1 + MAX_BUFFERED
+    assert len(pager.requests) <= 2 + MAX_BUFFERED
     assert len(pager.requests) <= math.ceil(100 / 5) + 1
 
 
