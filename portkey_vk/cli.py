@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import getpass
 import json
 import os
 import re
@@ -373,9 +374,10 @@ def _provider_key(args: argparse.Namespace, stdin: TextIO, *, required: bool) ->
     """The provider's key: from stdin with ``--key-stdin``, else (for create) the environment."""
     if args.key_stdin:
         if _is_terminal(stdin):
-            sys.stderr.write("provider key (end with Ctrl-D): ")
-            sys.stderr.flush()
-        key = stdin.read().strip("\r\n")
+            # Typed by hand: not echoed, so it does not stay on the screen or in a recording.
+            key = getpass.getpass("provider key: ", stream=sys.stderr)
+        else:
+            key = stdin.read().strip("\r\n")
         if not key.strip():
             raise _UsageError("--key-stdin read an empty provider key")
         return key

@@ -507,3 +507,48 @@ def test_every_command_has_help_with_examples(
     assert "examples:" in text
     assert f"portkey-vk {command}" in text
     assert "exit codes:" in text
+
+
+def _read_until(fd: int, marker: bytes, seen: bytes = b"", limit: float = 30.0) -> bytes:
+    import os  # noqa: PLC0415
+    import select  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + limit
+    while marker not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux pty")
+def test_create_key_typed_on_a_real_terminal_is_not_echoed(served: FakePortkey) -> None:
+    import os  # noqa: PLC0415
+    import pty  # noqa: PLC0415
+
+    env = {"PORTKEY_API_KEY": SECRET, "PORTKEY_BASE_URL": served.base_url, "PATH": ""}
+    argv = [sys.executable, "-m", "portkey_vk", "create", "--name", "tty", "--provider", "openai"]
+    pid, main_fd = pty.fork()
+    if pid == 0:  # the child: the pty is its controlling terminal, stdin, stdout and stderr
+        os.execve(sys.executable, [*argv, "--key-stdin"], env)
+    try:
+        seen = _read_until(main_fd, b"provider key: ")
+        os.write(main_fd, PROVIDER_SECRET.encode() + b"\n")
+        # Everything the terminal shows until the child exits (EOF ends the read).
+        seen = _read_until(main_fd, b"<end of output>", seen)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(main_fd)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert b"created tty" in seen
+    assert PROVIDER_SECRET.encode() not in seen, "the key was echoed"
+    created = [r for r in served.requests if r.method == "POST"]
+    assert len(created) == 1
+    assert created[0].json["key"] == PROVIDER_SECRET
