@@ -3,6 +3,9 @@
     python benchmarks/run.py            # the default run, about 2-3 minutes
     python benchmarks/run.py --quick    # a smoke run, well under a minute
 
+It also times listing 5,000 keys (page_size=100) from a server that adds 50 ms to every answer,
+async and sync, against one page at a time (issue 10's target: <= 1.0 s; ``--skip-listing``).
+
 Every client reads the same virtual key from the same local server (``benchmarks/server.py``, a
 separate process that answers from a pre-rendered response and reports its own CPU). The clients
 are interleaved in rounds, in a rotating order, so that noise from a shared machine falls on all
@@ -50,9 +53,9 @@ HEADERS = {"x-portkey-api-key": API_KEY, "Accept": "application/json"}
 class Server:
     """``benchmarks/server.py`` in a child process; stopped by closing its stdin."""
 
-    def __init__(self) -> None:
+    def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "server.py")],
+            [sys.executable, str(HERE / "server.py"), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -475,6 +478,102 @@ def measure_structure() -> dict[str, float]:
     }
 
 
+# -- listing ------------------------------------------------------------------------------------
+# Issue 10's target: every key of a 5,000-key list at page_size=100 from a server that adds 50 ms
+# to each answer, in at most 1 s. One page at a time would take 50 x 50 ms = 2.5 s at least; the
+# paginator fetches up to 4 pages ahead once the first page gives the total.
+
+LIST_KEYS = 5000
+LIST_PAGE_SIZE = 100
+LIST_DELAY = 0.05
+LIST_TARGET_S = 1.0
+
+
+def list_async(base_url: str) -> tuple[float, int]:
+    from portkey_vk import AsyncPortkey
+
+    async def main() -> tuple[float, int]:
+        async with AsyncPortkey(api_key=API_KEY, base_url=base_url) as client:
+            await client.virtual_keys.list(page_size=LIST_PAGE_SIZE)  # warm-up, untimed
+            started = time.perf_counter()
+            count = 0
+            async for _ in client.virtual_keys.list(page_size=LIST_PAGE_SIZE):
+                count += 1
+            return time.perf_counter() - started, count
+
+    return asyncio.run(main())
+
+
+def list_sync(base_url: str) -> tuple[float, int]:
+    from portkey_vk import Portkey  # type: ignore[attr-defined]
+
+    with Portkey(api_key=API_KEY, base_url=base_url) as client:
+        client.virtual_keys.list(page_size=LIST_PAGE_SIZE)  # warm-up, untimed
+        started = time.perf_counter()
+        count = sum(1 for _ in client.virtual_keys.list(page_size=LIST_PAGE_SIZE))
+        return time.perf_counter() - started, count
+
+
+def list_one_page_at_a_time(base_url: str) -> tuple[float, int]:
+    """The reference: each page asked for only after the previous one arrived."""
+    from portkey_vk import AsyncPortkey
+
+    async def main() -> tuple[float, int]:
+        async with AsyncPortkey(api_key=API_KEY, base_url=base_url) as client:
+            await client.virtual_keys.list(page_size=LIST_PAGE_SIZE)  # warm-up, untimed
+            started = time.perf_counter()
+            page = await client.virtual_keys.list(page_size=LIST_PAGE_SIZE)
+            count = len(page.data)
+            while page.has_next_page():
+                page = await page.get_next_page()
+                count += len(page.data)
+            return time.perf_counter() - started, count
+
+    return asyncio.run(main())
+
+
+def measure_listing(rounds: int) -> dict[str, Any]:
+    """Full iteration of the list, async and sync, against a server adding LIST_DELAY.
+
+    Each run uses a fresh client that first reads one page, untimed (as every throughput row
+    warms up): the timed part is the iteration, not the import of the model code or the
+    first TCP connection.
+    """
+    server = Server("--list", str(LIST_KEYS), "--delay", str(LIST_DELAY))
+    runners: dict[str, Callable[[str], tuple[float, int]]] = {
+        "async": list_async,
+        "one_page_at_a_time": list_one_page_at_a_time,
+    }
+    if _has_sync_facade():
+        runners["sync"] = list_sync
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    try:
+        for round_no in range(rounds):
+            for name, runner in runners.items():
+                elapsed, count = runner(server.base_url)
+                if count != LIST_KEYS:
+                    raise RuntimeError(f"listing {name}: {count} keys, expected {LIST_KEYS}")
+                seconds[name].append(elapsed)
+            line = "  ".join(f"{name}={seconds[name][-1]:.3f}s" for name in runners)
+            print(f"  listing round {round_no + 1}/{rounds}: {line}", flush=True)
+    finally:
+        server.stop()
+    return {
+        "keys": LIST_KEYS,
+        "page_size": LIST_PAGE_SIZE,
+        "delay_s": LIST_DELAY,
+        "rows": {
+            name: {
+                "seconds_median": statistics.median(values),
+                "seconds_min": min(values),
+                "seconds_max": max(values),
+                "seconds": values,
+            }
+            for name, values in seconds.items()
+        },
+    }
+
+
 # -- report -------------------------------------------------------------------------------------
 
 
@@ -523,7 +622,7 @@ def _median_rate(results: dict[str, Any], key: str) -> float | None:
 
 
 def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 6's and issue 12's targets, judged on this run's ratios."""
+    """The targets of issues 6, 10 and 12, judged on this run's ratios and figures."""
     targets: list[dict[str, Any]] = []
 
     def add(name: str, value: float | None, ok: Callable[[float], bool], goal: str) -> None:
@@ -596,6 +695,17 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             lambda v: v == 1,
             "= 1",
         )
+    listing = results.get("listing")
+    if listing:
+        for name in ("async", "sync"):
+            row = listing["rows"].get(name)
+            add(
+                f"list {listing['keys']:,} keys at page_size={listing['page_size']}, "
+                f"+{listing['delay_s'] * 1e3:.0f} ms per page, {name} (s)",
+                None if row is None else row["seconds_median"],
+                lambda v: v <= LIST_TARGET_S,
+                f"<= {LIST_TARGET_S:.1f} s",
+            )
     official = _median_rate(results, "official_async_conc")
     mine_conc = _median_rate(results, "pvk_async_conc")
     if official and mine_conc:
@@ -689,7 +799,25 @@ def render(results: dict[str, Any]) -> str:
         f"Server CPU over the whole run: {results['server_cpu_s']:.1f} s "
         f"for {results['server_requests']:,} requests"
     )
-    lines += ["", "| target (issues 6, 12) | goal | this run | met |", "|---|---|---:|---|"]
+    listing = results.get("listing")
+    if listing:
+        lines += [
+            "",
+            f"| listing {listing['keys']:,} keys, page_size={listing['page_size']}, "
+            f"+{listing['delay_s'] * 1e3:.0f} ms per answer | s (median) | min-max |",
+            "|---|---:|---:|",
+        ]
+        labels = {
+            "async": "portkey_vk async, `async for` (fetch-ahead)",
+            "sync": "portkey_vk sync, `for` (fetch-ahead)",
+            "one_page_at_a_time": "one page at a time (`get_next_page()` loop)",
+        }
+        for name, row in listing["rows"].items():
+            lines.append(
+                f"| {labels.get(name, name)} | {row['seconds_median']:.3f} | "
+                f"{row['seconds_min']:.3f}-{row['seconds_max']:.3f} |"
+            )
+    lines += ["", "| target (issues 6, 10, 12) | goal | this run | met |", "|---|---|---:|---|"]
     for target in results["targets"]:
         value = "n/a" if target["value"] is None else f"{target['value']:.2f}"
         met = {True: "yes", False: "NO", None: "not measured"}[target["met"]]
@@ -759,6 +887,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-cache", action="store_true", help="no cache section (hits vs uncached calls)"
     )
+    parser.add_argument(
+        "--list-rounds", type=int, default=None, help="listing benchmark rounds; default 5, quick 2"
+    )
+    parser.add_argument(
+        "--skip-listing", action="store_true", help="no listing benchmark (issue 10's target)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     n = args.requests or (400 if args.quick else 2000)
@@ -807,6 +941,10 @@ def main(argv: list[str] | None = None) -> int:
         results["server_requests"] = int(end_stats["requests"] - start_stats["requests"])
     finally:
         server.stop()
+    if not args.skip_listing:
+        list_rounds = args.list_rounds or (2 if args.quick else 5)
+        print(f"listing: {LIST_KEYS:,} keys x {list_rounds} rounds", flush=True)
+        results["listing"] = measure_listing(list_rounds)
     meta["loadavg_end"] = _loadavg()
     results["targets"] = check_targets(results)
     table = render(results)

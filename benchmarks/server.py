@@ -9,6 +9,9 @@ Run as its own process (``python benchmarks/server.py``): it prints its port on 
 stdout and stops when its stdin closes (the parent exited) or after ``--max-seconds``.
 ``GET /__stats`` answers ``{"cpu": <process CPU seconds>, "requests": <count>}``, so a run can show
 that the server stayed mostly idle.
+
+With ``--list N --delay S`` it serves instead a paged list of N keys (``GET /v1/virtual-keys?
+current_page=&page_size=``), each answer held back S seconds, for the listing benchmark.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import sys
 import threading
 import time
+from typing import ClassVar
 
 API_KEY = "pk-bench-0123456789abcdef"
 SLUG = "openai-prod-1"
@@ -114,9 +118,63 @@ class _Protocol(asyncio.Protocol):
         self._transport.write(RESPONSE * count if count > 1 else RESPONSE)
 
 
-async def _serve(port: int, max_seconds: float) -> None:
+class _ListProtocol(asyncio.Protocol):
+    """``GET /v1/virtual-keys?current_page=N&page_size=M`` over a list of keys, each answer
+    held back ``delay`` seconds as a remote control plane would be (``--list``)."""
+
+    keys: ClassVar[list[bytes]] = []
+    delay: ClassVar[float] = 0.0
+    _pages: ClassVar[dict[tuple[int, int], bytes]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self._buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        loop = asyncio.get_running_loop()
+        while _END in self._buffer:
+            head, _, self._buffer = self._buffer.partition(_END)
+            _Stats.requests += 1
+            target = head.split(b" ", 2)[1].decode()
+            if target.startswith("/__stats"):
+                self._transport.write(_stats_response())
+                continue
+            loop.call_later(self.delay, self._answer, target)
+
+    def _answer(self, target: str) -> None:
+        query = dict(
+            part.split("=", 1) for part in target.partition("?")[2].split("&") if "=" in part
+        )
+        page, size = int(query.get("current_page", 0)), int(query.get("page_size", 50))
+        body = self._pages.get((page, size))
+        if body is None:
+            items = b",".join(self.keys[page * size : (page + 1) * size])
+            body = b'{"object":"list","total":%d,"data":[%s]}' % (len(self.keys), items)
+            self._pages[page, size] = body
+        if not self._transport.is_closing():
+            self._transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+
+
+def _list_keys(count: int) -> list[bytes]:
+    keys = []
+    for index in range(count):
+        item = dict(VIRTUAL_KEY, slug=f"vk-{index:05d}", id=f"00000000-0000-4000-8000-{index:012d}")
+        keys.append(json.dumps(item, separators=(",", ":")).encode())
+    return keys
+
+
+async def _serve(port: int, max_seconds: float, list_keys: int = 0, delay: float = 0.0) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(_Protocol, "127.0.0.1", port, backlog=1024)
+    protocol: type[asyncio.Protocol] = _Protocol
+    if list_keys:
+        _ListProtocol.keys = _list_keys(list_keys)
+        _ListProtocol.delay = delay
+        protocol = _ListProtocol
+    server = await loop.create_server(protocol, "127.0.0.1", port, backlog=1024)
     print(server.sockets[0].getsockname()[1], flush=True)
     stop = asyncio.Event()
 
@@ -135,8 +193,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=1800.0)
+    parser.add_argument(
+        "--list", type=int, default=0, metavar="N", help="serve a paged list of N keys instead"
+    )
+    parser.add_argument(
+        "--delay", type=float, default=0.0, help="seconds added to every list answer"
+    )
     args = parser.parse_args()
-    asyncio.run(_serve(args.port, args.max_seconds))
+    asyncio.run(_serve(args.port, args.max_seconds, args.list, args.delay))
 
 
 if __name__ == "__main__":

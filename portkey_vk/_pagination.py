@@ -14,9 +14,11 @@ Portkey's lists are ``{"object": "list", "total": T, "data": [...]}`` addressed 
 ``current_page`` (from 0) and ``page_size``, with no cursor. Iteration stops on an empty page, a
 short page, once ``total`` items were seen, or when a server ignores paging (a page of items
 already seen): it never loops forever, never yields an item twice, and never fetches more than
-``ceil(total / page_size) + 1`` pages. Once ``total`` is known, up to :data:`PREFETCH` pages are
-fetched ahead concurrently while items are yielded in order; leaving the loop early cancels
-them.
+``ceil(total / page_size) + 1`` pages. Once ``total`` is known, up to :data:`PREFETCH` page
+requests are kept in flight ahead of the page being yielded (and at most :data:`MAX_BUFFERED`
+pages held ahead of it, arrived or not) while items are yielded in order; a request is sent the
+moment another one's answer arrives, and answers are parsed only when their turn comes. Leaving
+the loop early (``break``, an exception, cancellation) cancels what is in flight.
 """
 
 from __future__ import annotations
@@ -36,15 +38,41 @@ if TYPE_CHECKING:
     from portkey_vk._portal import ClientGuard
     from portkey_vk._transport import RawResponse
 
-__all__ = ["PREFETCH", "AsyncPage", "AsyncPaginator", "SyncPage", "parse_page"]
+__all__ = ["PREFETCH", "AsyncPage", "AsyncPaginator", "SyncPage", "parse_page", "to_sync"]
 
 _T = TypeVar("_T")
 _S = TypeVar("_S")
 
 PREFETCH: Final = 4
-"""How many pages a full iteration fetches ahead of the one it is yielding from."""
+"""How many page requests a full iteration keeps in flight ahead of the page it is yielding."""
 
-FetchPage = Callable[[int], Awaitable["AsyncPage[_T]"]]
+MAX_BUFFERED: Final = 2 * PREFETCH
+"""How many pages past the one being yielded may be fetched (arrived or in flight) at once."""
+
+
+class PageSource(Generic[_T]):
+    """How a list's pages are fetched: ``send(index)`` the request, ``parse(raw, index)`` it.
+
+    Calling it fetches and parses one page. The walk uses the two halves apart: a request is
+    sent again as soon as an answer arrives, and the answer is parsed only when its turn comes,
+    so parsing one page never holds back the requests for the next ones.
+    """
+
+    __slots__ = ("parse", "send")
+
+    def __init__(
+        self,
+        send: Callable[[int], Awaitable[RawResponse]],
+        parse: Callable[[RawResponse, int], AsyncPage[_T]],
+    ) -> None:
+        self.send = send
+        self.parse = parse
+
+    async def __call__(self, index: int) -> AsyncPage[_T]:
+        return self.parse(await self.send(index), index)
+
+
+FetchPage = PageSource
 
 
 class AsyncPage(Generic[_T]):
@@ -172,18 +200,92 @@ async def _pages(first: AsyncPage[_T]) -> AsyncIterator[AsyncPage[_T]]:
         await walk.aclose()  # type: ignore[attr-defined]
 
 
+class _Ahead(Generic[_T]):
+    """The requests a walk has sent for pages after the one it is yielding, in page order.
+
+    At most :data:`PREFETCH` are in flight and :data:`MAX_BUFFERED` held (arrived or not). A
+    request is sent again the moment one finishes (a done callback), not when the caller gets
+    to that page: the window keeps moving while the caller or the parser is busy.
+    """
+
+    __slots__ = ("budget", "closed", "current", "last", "next_index", "source", "tasks")
+
+    def __init__(self, source: PageSource[_T], next_index: int) -> None:
+        self.source = source
+        self.tasks: deque[tuple[int, asyncio.Task[RawResponse]]] = deque()
+        # The request the walk itself waits for (taken out of ``tasks``), still in flight.
+        self.current: asyncio.Task[RawResponse] | None = None
+        self.next_index = next_index
+        # The last page index ``total`` promises, and how many more pages may be requested.
+        self.last = -1
+        self.budget = 0
+        self.closed = False
+
+    def fill(self) -> None:
+        if self.closed:
+            return
+        in_flight = sum(1 for _, task in self.tasks if not task.done())
+        if self.current is not None and not self.current.done():
+            in_flight += 1
+        while (
+            in_flight < PREFETCH
+            and len(self.tasks) < MAX_BUFFERED
+            and self.next_index <= self.last
+            and self.budget > 0
+        ):
+            task = asyncio.ensure_future(self.source.send(self.next_index))
+            task.add_done_callback(self._arrived)
+            self.tasks.append((self.next_index, task))
+            self.next_index += 1
+            self.budget -= 1
+            in_flight += 1
+
+    def _arrived(self, task: asyncio.Task[RawResponse]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return  # a failed page ends the walk when its turn comes; fetch nothing more
+        self.fill()
+
+    def take(self) -> tuple[int, asyncio.Task[RawResponse]]:
+        """The next page's request: fetched ahead, or sent now; and top the window up.
+
+        Topped up here too, not only in the done callbacks: a caller that finds its pages
+        already arrived runs through them (parsing each) without yielding to the event loop,
+        so those callbacks would only run once it waits again, with nothing in flight.
+        """
+        if self.tasks:
+            index, task = self.tasks.popleft()
+        else:
+            index = self.next_index
+            self.next_index += 1
+            self.budget -= 1
+            task = asyncio.ensure_future(self.source.send(index))
+        self.current = task
+        self.fill()
+        return index, task
+
+    async def close(self) -> None:
+        self.closed = True
+        if self.tasks:
+            await _cancel(deque(task for _, task in self.tasks))
+            self.tasks.clear()
+
+
 async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list[_T]]]:
     """Yield ``first`` and each page after it with its items not seen before, in order.
 
     The one place that decides when a list ends and what is fetched ahead; both the async and
-    the sync iteration run it.
+    the sync iteration run it. Pages are counted from ``first``, which need not be page 0
+    (``page.iter_pages()`` on a later page).
     """
     size = first.page_size
+    start = first.page_index
+    source = first._fetch
+    # Pages this walk may fetch, ``first`` included: the pages ``total`` promises plus one,
+    # for a list that grew meanwhile. Unknown until a page says ``total``.
     budget = _page_budget(first)
     fetched = 1
     seen: set[object] = set()
-    ahead: deque[asyncio.Task[AsyncPage[_T]]] = deque()
-    next_index = first.page_index + 1
+    ahead = _Ahead(source, start + 1)
     page = first
     previous: list[_T] = []
     try:
@@ -200,45 +302,68 @@ async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list
                 # The same items again: the server ignores paging. Stop, yielding nothing new.
                 return
             previous = page.data
-            yield page, fresh
-            if not page.has_next_page() or fetched >= budget:
-                return
-            if page.total is not None and len(seen) >= page.total:
-                return
-            # Ahead only within the pages `total` promises; the one extra page a growing list
-            # may need is fetched on its own.
-            last_expected = (
-                first.page_index + math.ceil(page.total / size) - 1
-                if page.total is not None
-                else next_index
-            )
-            while (
-                len(ahead) < PREFETCH
-                and next_index <= last_expected
-                and fetched + len(ahead) < budget
-            ):
-                ahead.append(asyncio.ensure_future(page._fetch(next_index)))
-                next_index += 1
-            if ahead:
-                task = ahead.popleft()
+            if budget is None and page.total is not None:
+                budget = max(fetched, _expected_pages(page.total, size) - start) + 1
+            more = page.has_next_page() and (budget is None or fetched < budget)
+            if more and page.total is not None and len(seen) >= page.total:
+                more = False
+            if more and page.total is not None and budget is not None:
+                # Ahead only within the pages ``total`` promises (the one extra page a growing
+                # list may need is fetched on its own), and before this page is handed out, so
+                # the caller's work on it overlaps with the requests.
+                ahead.last = _expected_pages(page.total, size) - 1
+                ahead.budget = budget - fetched - len(ahead.tasks)
+                ahead.fill()
             else:
-                task = asyncio.ensure_future(page._fetch(next_index))
-                next_index += 1
-            page = await task
+                ahead.last = -1  # nothing more ahead; what is in flight is cancelled below
+            yield page, fresh
+            if not more:
+                return
+            index, task = ahead.take()
+            if task.done():
+                # Already arrived: parsing it now would hold the loop, so the requests the
+                # window just sent would not leave until the next real wait. Let them go first.
+                await asyncio.sleep(0)
+            try:
+                raw = await task
+            finally:
+                # Cancelled while waiting (or the page failed): the task is ours to end too.
+                if not task.done():
+                    ahead.tasks.appendleft((index, task))
+            page = source.parse(raw, index)
             fetched += 1
     finally:
-        for task in ahead:
-            task.cancel()
-        for task in ahead:
-            # Awaited so that nothing is left running and no "exception never retrieved".
-            with contextlib.suppress(BaseException):
-                await task
+        await ahead.close()
 
 
-def _page_budget(first: AsyncPage[Any]) -> int:
+async def _cancel(tasks: deque[asyncio.Task[Any]]) -> None:
+    """Cancel pages fetched ahead and wait until they are gone, leaving nothing behind.
+
+    A page that already failed has its exception retrieved (no "exception was never retrieved"
+    at garbage collection). If the caller is cancelled while this waits, that cancellation goes
+    on (it is not swallowed); the tasks are cancelled already and end on their own.
+    """
+    pending = list(tasks)
+    tasks.clear()
+    for task in pending:
+        task.cancel()
+        task.add_done_callback(_retrieve)
+    await asyncio.wait(pending)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _expected_pages(total: int, size: int) -> int:
+    return max(1, math.ceil(total / size))
+
+
+def _page_budget(first: AsyncPage[Any]) -> int | None:
     if first.total is None:
-        return 1_000_000  # no total: only short or repeated pages end it
-    return max(1, math.ceil(first.total / max(first.page_size, 1))) + 1
+        return None  # no total yet: only short, empty or repeated pages end it
+    return max(1, _expected_pages(first.total, first.page_size) - first.page_index) + 1
 
 
 def parse_page(
@@ -357,12 +482,16 @@ class SyncPage(Generic[_T]):
 
     def iter_pages(self) -> Iterator[SyncPage[_T]]:
         """Iterate over this page and every page after it, fetched ahead concurrently."""
-        for page, _ in _blocking(_walk(self._async)):
-            yield SyncPage(page, self._guard)
+        with contextlib.closing(_blocking(_walk(self._async))) as pages:
+            for page, _ in pages:
+                yield SyncPage(page, self._guard)
 
     def __iter__(self) -> Iterator[_T]:
-        for _, fresh in _blocking(_walk(self._async)):
-            yield from fresh
+        # Closed explicitly (not left to the garbage collector): a `break` in the caller's loop
+        # cancels the pages fetched ahead as soon as this generator is closed or dropped.
+        with contextlib.closing(_blocking(_walk(self._async))) as pages:
+            for _, fresh in pages:
+                yield from fresh
 
     @classmethod
     def _first(cls, paginator: AsyncPaginator[_T], guard: ClientGuard) -> SyncPage[_T]:
@@ -378,11 +507,22 @@ class SyncPage(Generic[_T]):
         return repr(self._async).replace("AsyncPage", "SyncPage", 1)
 
 
+def to_sync(value: _S, guard: ClientGuard) -> _S:
+    """A result of the async side as the sync facade returns it: a page becomes a SyncPage.
+
+    For what is typed only at run time, such as ``APIResponse.parse()``, which gives a list's
+    first page for ``with_raw_response.list()`` and a model for anything else.
+    """
+    if isinstance(value, AsyncPage):
+        return SyncPage(value, guard)  # type: ignore[return-value]
+    return value
+
+
 async def _await(paginator: AsyncPaginator[_T]) -> AsyncPage[_T]:
     return await paginator
 
 
-def _blocking(pages: AsyncIterator[_S]) -> Iterator[_S]:
+def _blocking(pages: AsyncIterator[_S]) -> Generator[_S, None, None]:
     """Drive an async iterator from a blocking caller, one step per portal call."""
     from portkey_vk import _portal  # noqa: PLC0415 - the sync side loads anyio
 

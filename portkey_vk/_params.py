@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+
+import attrs
 
 from portkey_vk._errors import APIResponseValidationError
 from portkey_vk._models import Model, RateLimit, SecretMapping, UsageLimits
@@ -22,6 +24,7 @@ __all__ = [
     "model_list",
     "model_value",
     "optional_bool",
+    "optional_nonempty_str",
     "optional_str",
     "rate_limits",
     "rate_limits_as_documented",
@@ -70,6 +73,13 @@ def optional_bool(value: Any, name: str) -> Any:
     raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 
 
+def optional_nonempty_str(value: Any, name: str) -> Any:
+    """Check a str argument that, when given, must not be blank (``NOT_GIVEN`` passes)."""
+    if isinstance(value, NotGiven):
+        return value
+    return required_str(value, name)
+
+
 def required_str(value: Any, name: str) -> str:
     """Check a required, non-empty str argument."""
     if not isinstance(value, str):
@@ -94,20 +104,25 @@ def model_value(value: Any, cls: type[Model], name: str) -> Any:
     """A model or plain mapping of it, validated, as JSON (``None``/``NOT_GIVEN`` pass).
 
     A mapping is checked by building the model from it, then sent as given (so a field the
-    caller left out is not sent as ``null``); a model is sent without its unset fields.
+    caller left out is not sent as ``null``); a model is sent without its unset fields, and is
+    checked the same way: its constructor converts nothing, so ``UsageLimits(type="cost")``
+    holds a plain str, and ``UsageLimits(credit_limit="ten")`` must be refused here.
     """
     if isinstance(value, NotGiven) or value is None:
         return value
     if isinstance(value, cls):
-        return {k: v for k, v in value.to_dict().items() if v is not None}
+        value = _model_fields(value)
     if isinstance(value, Mapping):
         data = {str(k): json_value(v, f"{name}[{k!r}]") for k, v in value.items()}
         try:
             cls.from_dict(data)
         except APIResponseValidationError as exc:
             detail = exc.message.split(": ", 1)[-1].replace("@ $", f"@ {name}")
-            raise ValueError(f"{name} is not a valid {cls.__name__}: {detail}") from None
-        return data
+        else:
+            return data
+        # Raised outside the except block, so the validation error (whose body is the caller's
+        # data, a secret perhaps) is not kept as this one's __context__ either.
+        raise ValueError(f"{name} is not a valid {cls.__name__}: {detail}")
     raise TypeError(f"{name} must be a {cls.__name__} or a mapping, got {type(value).__name__}")
 
 
@@ -159,12 +174,27 @@ def json_value(value: Any, name: str) -> Any:
     if isinstance(value, datetime):
         return timestamp(value, name)
     if isinstance(value, Model):
-        return {k: v for k, v in value.to_dict().items() if v is not None}
+        return json_value(_model_fields(value), name)
     if isinstance(value, Mapping):
         return {_str_key(k, name): json_value(v, f"{name}[{k!r}]") for k, v in value.items()}
     if isinstance(value, Sequence) and not isinstance(value, bytes):
         return [json_value(v, f"{name}[{i}]") for i, v in enumerate(value)]
     raise TypeError(f"{name} cannot be sent as JSON: {type(value).__name__}")
+
+
+def _model_fields(model: Model) -> dict[str, Any]:
+    """A model's set fields (and its ``extra``) as a plain mapping, nothing converted yet."""
+    data: dict[str, Any] = {}
+    for field in attrs.fields(cast("type[attrs.AttrsInstance]", type(model))):
+        if field.name == "extra":
+            continue
+        item = getattr(model, field.name)
+        if item is not None:
+            data[field.name] = item
+    extra = getattr(model, "extra", None)
+    if isinstance(extra, Mapping):
+        data.update({k: v for k, v in extra.items() if k not in data})
+    return data
 
 
 def _str_key(key: object, name: str) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from portkey_vk._cache import bypass, query_items, scope_of
 from portkey_vk._config import validate_headers, validate_timeout, validate_workspace_id
-from portkey_vk._pagination import AsyncPage, AsyncPaginator, parse_page
+from portkey_vk._pagination import AsyncPage, AsyncPaginator, PageSource, parse_page
 from portkey_vk._response import AsyncAPIResponse, parse
 from portkey_vk._types import NotGiven
 
@@ -303,20 +303,20 @@ class AsyncAPIResource:
         # Fail fast on bad headers or timeout: build (and discard) the first request now.
         send(0).close()
 
-        async def fetch(index: int) -> AsyncPage[_T]:
-            return parse_page(await send(index), cast_to, index, page_size, fetch)
+        def parse(response: RawResponse, index: int) -> AsyncPage[_T]:
+            return parse_page(response, cast_to, index, page_size, source)
+
+        source: PageSource[_T] = PageSource(send, parse)
 
         raw: Callable[[], Awaitable[Any]] | None = None
         if self._raw:
 
             async def first_raw() -> AsyncAPIResponse[AsyncPage[_T]]:
                 response = await send(0)
-                return AsyncAPIResponse(
-                    response, lambda r: parse_page(r, cast_to, 0, page_size, fetch)
-                )
+                return AsyncAPIResponse(response, lambda r: parse(r, 0))
 
             raw = first_raw
-        return AsyncPaginator(fetch, raw)
+        return AsyncPaginator(source, raw)
 
 
 _PARSERS: dict[object, Callable[[RawResponse], Any]] = {}

@@ -26,7 +26,7 @@ from portkey_vk._models import (
     UsageLimits,
     VirtualKey,
 )
-from portkey_vk._pagination import SyncPage
+from portkey_vk._pagination import SyncPage, to_sync
 from portkey_vk._resource import AsyncRawResponseView
 from portkey_vk._response import AsyncAPIResponse
 from portkey_vk._types import NOT_GIVEN, NotGiven
@@ -944,7 +944,8 @@ class APIResponse(Generic[_T]):
         Raises:
             APIResponseValidationError: the body is not JSON or does not fit the model.
         """
-        return _portal.run(self._async.parse)
+        result = _portal.run(self._async.parse)
+        return to_sync(result, self._guard)
 
     def __repr__(self) -> str:
         return repr(self._async).replace(type(self._async).__name__, type(self).__name__, 1)

@@ -1,18 +1,24 @@
-"""``portkey-vk``: read a virtual key from the command line, or run the offline demo.
+"""``portkey-vk``: virtual keys from the command line (retrieve, list, create, update, delete).
 
 Built on the sync facade, :class:`portkey_vk.Portkey`. Errors are one line on stderr and a
-distinct exit code (see :data:`EXIT_CODES`); the API key is never printed.
+distinct exit code (see :data:`EXIT_CODES`); the API key and the provider key are never printed,
+and server-controlled text in human output has its control characters escaped. Output is plain
+text (no optional dependency): a table, or ``--json``/``--jsonl``/``--csv`` for scripts.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import getpass
 import json
 import os
+import re
 import sys
+import time
 from collections.abc import Sequence
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 
 from portkey_vk._client import AsyncPortkey
 from portkey_vk._config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_TIMEOUT, redact
@@ -23,7 +29,7 @@ from portkey_vk._errors import (
     PermissionDeniedError,
     PortkeyError,
 )
-from portkey_vk._models import VirtualKey
+from portkey_vk._models import ResourceRef, VirtualKey
 from portkey_vk._sync import Portkey
 from portkey_vk._version import __version__
 
@@ -40,7 +46,8 @@ EXIT_INTERRUPTED: Final = 130
 EXIT_CODES: Final = {
     EXIT_OK: "success",
     EXIT_API_ERROR: "any other API error (e.g. 429, 5xx after retries, an invalid response)",
-    EXIT_USAGE: "usage error: bad arguments, an invalid base URL or slug",
+    EXIT_USAGE: "usage error: bad arguments, an invalid base URL or slug, or a delete that was "
+    "not confirmed",
     EXIT_AUTH: f"authentication: no API key (set {API_KEY_ENV}), or it was refused (401/403)",
     EXIT_NOT_FOUND: "no virtual key has this slug (404)",
     EXIT_CONNECTION: "the control plane could not be reached, or timed out",
@@ -62,6 +69,31 @@ _SUMMARY_FIELDS: Final = (
     "rate_limits",
 )
 _DEMO_SLUG: Final = "demo-openai-key"
+PROVIDER_KEY_ENV: Final = "PORTKEY_PROVIDER_KEY"
+"""Where ``portkey-vk create`` reads the provider's key when ``--key-stdin`` is not given."""
+# Columns of `portkey-vk list` (table and CSV): (header, VirtualKey.to_dict() field).
+_LIST_COLUMNS: Final = (
+    ("SLUG", "slug"),
+    ("NAME", "name"),
+    ("PROVIDER", "ai_provider_name"),
+    ("STATUS", "status"),
+    ("CREATED", "created_at"),
+    ("NOTE", "note"),
+)
+_CELL_WIDTH: Final = 40
+_PROGRESS_INTERVAL: Final = 0.1
+# C0 and C1 controls, DEL, and the invisible or reordering format characters (zero-width
+# spaces, bidi overrides and isolates, line/paragraph separators, BOM): a server-controlled
+# name holding them could rewrite the terminal or disguise what is shown.
+_UNSAFE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_EXAMPLES: Final = """examples:
+  portkey-vk list
+  portkey-vk list --workspace ws-123 --jsonl | jq -r .slug
+  printf %s "$OPENAI_API_KEY" | portkey-vk create --name prod-openai --provider openai --key-stdin
+  portkey-vk update prod-openai --note "rotated" --key-stdin < new-key.txt
+  portkey-vk delete prod-openai --yes
+  portkey-vk retrieve prod-openai --json
+"""
 
 
 class _UsageError(Exception):
@@ -72,44 +104,128 @@ class _NoKeyError(Exception):
     """No API key anywhere, reported with the authentication exit code."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    codes = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items())
-    parser = argparse.ArgumentParser(
-        prog=_PROG,
-        description="Read Portkey virtual keys (GET /virtual-keys/{slug}).",
-        epilog=f"exit codes:\n{codes}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    retrieve = commands.add_parser(
-        "retrieve",
-        help="print one virtual key",
-        description="Print the virtual key SLUG.",
-        epilog=f"exit codes:\n{codes}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    retrieve.add_argument("slug", metavar="SLUG", help="the virtual key's slug")
-    retrieve.add_argument(
+def _connection_options() -> argparse.ArgumentParser:
+    """The options every command that talks to the control plane shares."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--api-key",
         metavar="KEY",
         help=f"Portkey API key (default: ${API_KEY_ENV}; prefer the variable, as arguments "
         "show up in process lists and shell history)",
     )
-    retrieve.add_argument(
+    common.add_argument(
         "--base-url",
         metavar="URL",
         help=f"the control plane's API root (default: ${BASE_URL_ENV}, then Portkey's cloud)",
     )
-    retrieve.add_argument(
+    common.add_argument(
         "--timeout",
         metavar="S",
         type=float,
         default=DEFAULT_TIMEOUT,
         help="seconds each attempt may take (default: %(default)s)",
     )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    codes = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items())
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Manage Portkey virtual keys: retrieve, list, create, update, delete.",
+        epilog=f"{_EXAMPLES}\nexit codes:\n{codes}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _connection_options()
+
+    def command(name: str, help_text: str, description: str, examples: str) -> Any:
+        return commands.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            description=description,
+            epilog=f"examples:\n{examples}\nexit codes:\n{codes}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    retrieve = command(
+        "retrieve",
+        "print one virtual key",
+        "Print the virtual key SLUG.",
+        "  portkey-vk retrieve prod-openai\n"
+        "  portkey-vk retrieve prod-openai --json | jq .status\n",
+    )
+    retrieve.add_argument("slug", metavar="SLUG", help="the virtual key's slug")
     retrieve.add_argument("--json", action="store_true", help="print the key as JSON")
+
+    listing = command(
+        "list",
+        "list every virtual key",
+        "List every virtual key, page after page (GET /virtual-keys). A table by default; "
+        "while pages load, progress is shown on stderr when it is a terminal.",
+        "  portkey-vk list\n  portkey-vk list --workspace ws-123 --csv > keys.csv\n"
+        "  portkey-vk list --jsonl | jq -r 'select(.status != \"active\") | .slug'\n",
+    )
+    listing.add_argument(
+        "--page-size",
+        metavar="N",
+        type=int,
+        default=100,
+        help="keys per request, 1 to 1000 (default: %(default)s)",
+    )
+    listing.add_argument("--workspace", metavar="ID", help="only this workspace's keys")
+    formats = listing.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print one JSON array")
+    formats.add_argument("--jsonl", action="store_true", help="print one JSON object a line")
+    formats.add_argument("--csv", action="store_true", help="print CSV with a header row")
+
+    create = command(
+        "create",
+        "create a virtual key",
+        f"Create a virtual key and print its slug. The provider's key is read from stdin with "
+        f"--key-stdin, or from ${PROVIDER_KEY_ENV}; never from an argument, which would show up "
+        "in process lists and shell history.",
+        '  printf %s "$OPENAI_API_KEY" | portkey-vk create --name prod --provider openai '
+        "--key-stdin\n"
+        f"  {PROVIDER_KEY_ENV}=sk-... portkey-vk create --name prod --provider openai --json\n",
+    )
+    create.add_argument("--name", required=True, metavar="NAME", help="the key's display name")
+    create.add_argument(
+        "--provider", required=True, metavar="P", help="the AI provider, e.g. openai, anthropic"
+    )
+    create.add_argument("--note", metavar="TEXT", help="a free-text note")
+    create.add_argument("--workspace", metavar="ID", help="the workspace to create it in")
+    create.add_argument(
+        "--key-stdin", action="store_true", help="read the provider's key from stdin"
+    )
+    create.add_argument("--json", action="store_true", help="print the new key's slug as JSON")
+
+    update = command(
+        "update",
+        "change a virtual key",
+        "Change the virtual key SLUG: only the options given are sent. --key-stdin rotates the "
+        "provider's key, read from stdin.",
+        '  portkey-vk update prod-openai --note "rotated 2025-06"\n'
+        "  portkey-vk update prod-openai --key-stdin < new-key.txt\n",
+    )
+    update.add_argument("slug", metavar="SLUG", help="the virtual key's slug")
+    update.add_argument("--name", metavar="NAME", help="a new display name")
+    update.add_argument("--note", metavar="TEXT", help="a new note")
+    update.add_argument(
+        "--key-stdin", action="store_true", help="read a new provider key from stdin"
+    )
+
+    delete = command(
+        "delete",
+        "delete a virtual key",
+        "Delete the virtual key SLUG. On a terminal it asks first; otherwise it refuses "
+        "unless --yes is given.",
+        "  portkey-vk delete prod-openai\n  portkey-vk delete prod-openai --yes\n",
+    )
+    delete.add_argument("slug", metavar="SLUG", help="the virtual key's slug")
+    delete.add_argument("--yes", action="store_true", help="delete without asking")
 
     commands.add_parser(
         "demo",
@@ -121,6 +237,18 @@ def _parser() -> argparse.ArgumentParser:
 
     _cli_providers.register(commands, f"exit codes:\n{codes}")
     return parser
+
+
+def _safe(text: str) -> str:
+    """``text`` with control and invisible format characters escaped, safe to print as is."""
+    return _UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _summary(vk: VirtualKey) -> str:
@@ -136,15 +264,18 @@ def _summary(vk: VirtualKey) -> str:
     return "\n".join(lines)
 
 
-def _retrieve(args: argparse.Namespace, out: TextIO) -> int:
+def _client(args: argparse.Namespace) -> Portkey:
     key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV, "")
     if not key.strip():
         raise _NoKeyError(f"no Portkey API key: set {API_KEY_ENV} or pass --api-key")
     try:
-        client = Portkey(api_key=args.api_key, base_url=args.base_url, timeout=args.timeout)
+        return Portkey(api_key=args.api_key, base_url=args.base_url, timeout=args.timeout)
     except (PortkeyError, TypeError, ValueError) as exc:
         raise _UsageError(str(exc)) from exc
-    with client:
+
+
+def _retrieve(args: argparse.Namespace, out: TextIO) -> int:
+    with _client(args) as client:
         try:
             vk = client.virtual_keys.retrieve(args.slug)
         except ValueError as exc:  # the slug was refused before any request
@@ -153,6 +284,181 @@ def _retrieve(args: argparse.Namespace, out: TextIO) -> int:
         out.write(json.dumps(vk.to_dict(), indent=2, default=str) + "\n")
     else:
         out.write(_summary(vk) + "\n")
+    return EXIT_OK
+
+
+class _Progress:
+    """``loading virtual keys: 150/5000`` on stderr, rewritten in place; only on a terminal."""
+
+    def __init__(self, stream: TextIO, total: int | None) -> None:
+        self._stream = stream
+        self._total = total
+        self._shown = False
+        self._next = time.monotonic() + _PROGRESS_INTERVAL
+
+    def update(self, count: int) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + _PROGRESS_INTERVAL
+        of = "" if self._total is None else f"/{self._total}"
+        self._stream.write(f"\rloading virtual keys: {count}{of}")
+        self._stream.flush()
+        self._shown = True
+
+    def done(self) -> None:
+        if self._shown:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text
+
+
+def _list(args: argparse.Namespace, out: TextIO) -> int:
+    err = sys.stderr
+    with _client(args) as client:
+        try:
+            page = client.virtual_keys.list(
+                page_size=args.page_size,
+                workspace_id=args.workspace,
+            )
+        except (TypeError, ValueError) as exc:  # refused before any request
+            raise _UsageError(str(exc)) from exc
+        progress = _Progress(err, page.total) if _is_terminal(err) else None
+        rows: list[dict[str, Any]] = []
+        writer = csv.writer(out) if args.csv else None
+        if writer is not None:
+            writer.writerow([field for _, field in _LIST_COLUMNS])
+        try:
+            for count, vk in enumerate(page, start=1):
+                data = vk.to_dict()
+                if args.jsonl:
+                    out.write(json.dumps(data, default=str) + "\n")
+                elif writer is not None:
+                    # Escaped too: a CSV is as often read in a terminal as in a spreadsheet.
+                    writer.writerow([_safe(_cell(data.get(f))) for _, f in _LIST_COLUMNS])
+                else:
+                    rows.append(data)
+                if progress is not None:
+                    progress.update(count)
+        finally:
+            if progress is not None:
+                progress.done()
+    if args.json:
+        out.write(json.dumps(rows, indent=2, default=str) + "\n")
+    elif not (args.jsonl or args.csv):
+        out.write(_table(rows))
+    return EXIT_OK
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(no virtual keys)\n"
+    cells = [[_clip(_safe(_cell(row.get(field)))) for _, field in _LIST_COLUMNS] for row in rows]
+    headers = [header for header, _ in _LIST_COLUMNS]
+    widths = [max(len(headers[i]), *(len(line[i]) for line in cells)) for i in range(len(headers))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 1] + "\u2026"
+
+
+def _provider_key(args: argparse.Namespace, stdin: TextIO, *, required: bool) -> str | None:
+    """The provider's key: from stdin with ``--key-stdin``, else (for create) the environment."""
+    if args.key_stdin:
+        if _is_terminal(stdin):
+            # Typed by hand: not echoed, so it does not stay on the screen or in a recording.
+            key = getpass.getpass("provider key: ", stream=sys.stderr)
+        else:
+            key = stdin.read().strip("\r\n")
+        if not key.strip():
+            raise _UsageError("--key-stdin read an empty provider key")
+        return key
+    if required:
+        key = os.environ.get(PROVIDER_KEY_ENV, "")
+        if not key.strip():
+            raise _UsageError(
+                f"no provider key: pipe it in with --key-stdin or set {PROVIDER_KEY_ENV}"
+            )
+        return key
+    return None
+
+
+def _create(args: argparse.Namespace, out: TextIO, stdin: TextIO, secrets: list[str]) -> int:
+    key = _provider_key(args, stdin, required=True)
+    assert key is not None
+    secrets.append(key)
+    with _client(args) as client:
+        optional: dict[str, Any] = {}
+        if args.note is not None:
+            optional["note"] = args.note
+        if args.workspace is not None:
+            optional["workspace_id"] = args.workspace
+        try:
+            ref = client.virtual_keys.create(
+                name=args.name, provider=args.provider, key=key, **optional
+            )
+        except (TypeError, ValueError) as exc:  # refused before any request
+            raise _UsageError(str(exc)) from exc
+    _print_ref(ref, out, as_json=args.json)
+    return EXIT_OK
+
+
+def _print_ref(ref: ResourceRef, out: TextIO, *, as_json: bool) -> None:
+    if as_json:
+        out.write(json.dumps(ref.to_dict(), default=str) + "\n")
+    else:
+        out.write(f"created {_safe(ref.slug or '')}\n")
+
+
+def _update(args: argparse.Namespace, out: TextIO, stdin: TextIO, secrets: list[str]) -> int:
+    fields: dict[str, Any] = {}
+    if args.name is not None:
+        fields["name"] = args.name
+    if args.note is not None:
+        fields["note"] = args.note
+    key = _provider_key(args, stdin, required=False)
+    if key is not None:
+        secrets.append(key)
+        fields["key"] = key
+    if not fields:
+        raise _UsageError("nothing to change: give --name, --note or --key-stdin")
+    with _client(args) as client:
+        try:
+            client.virtual_keys.update(args.slug, **fields)
+        except (TypeError, ValueError) as exc:  # refused before any request
+            raise _UsageError(str(exc)) from exc
+    out.write(f"updated {_safe(args.slug)}\n")
+    return EXIT_OK
+
+
+def _delete(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+    if not args.yes:
+        if not _is_terminal(stdin):
+            raise _UsageError(
+                "not deleting without confirmation: stdin is not a terminal; pass --yes"
+            )
+        sys.stderr.write(f"Delete virtual key {_safe(args.slug)}? [y/N] ")
+        sys.stderr.flush()
+        answer = stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            raise _UsageError("not deleted")
+    with _client(args) as client:
+        try:
+            client.virtual_keys.delete(args.slug)
+        except ValueError as exc:  # refused before any request
+            raise _UsageError(str(exc)) from exc
+    out.write(f"deleted {_safe(args.slug)}\n")
     return EXIT_OK
 
 
@@ -196,39 +502,58 @@ def _exit_code(exc: PortkeyError) -> int:
     return EXIT_API_ERROR
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
     """Run ``portkey-vk`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit code.
 
     Errors are reported as one line on stderr, never a traceback; the exit codes are listed in
-    :data:`EXIT_CODES` and in ``portkey-vk --help``.
+    :data:`EXIT_CODES` and in ``portkey-vk --help``. ``out`` and ``stdin`` default to the
+    process's own.
     """
     out = sys.stdout if out is None else out
+    stdin = sys.stdin if stdin is None else stdin
     args = _parser().parse_args(argv)  # exits with EXIT_USAGE on bad arguments
-    secret = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV, "")
+    secrets = [getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV, "")]
+    if args.command == "create":
+        secrets.append(os.environ.get(PROVIDER_KEY_ENV, ""))
     try:
         if args.command == "demo":
             return _demo(out)
         if hasattr(args, "run"):  # providers, migration-check: portkey_vk/_cli_providers.py
             return int(args.run(args, out))
+        if args.command == "list":
+            return _list(args, out)
+        if args.command == "create":
+            return _create(args, out, stdin, secrets)
+        if args.command == "update":
+            return _update(args, out, stdin, secrets)
+        if args.command == "delete":
+            return _delete(args, out, stdin)
         return _retrieve(args, out)
     except _UsageError as exc:
-        _error(f"error: {exc}", secret)
+        _error(f"error: {exc}", secrets)
         return EXIT_USAGE
     except _NoKeyError as exc:
-        _error(f"error: {exc}", secret)
+        _error(f"error: {exc}", secrets)
         return EXIT_AUTH
     except PortkeyError as exc:
         # An APIStatusError reads "<status> <Portkey's message> (error code <code>, ...)".
         hint = ""
         if isinstance(exc, AuthenticationError):
             hint = f" (check {'--api-key' if getattr(args, 'api_key', None) else API_KEY_ENV})"
-        _error(f"error: {type(exc).__name__}: {exc}{hint}", secret)
+        _error(f"error: {type(exc).__name__}: {exc}{hint}", secrets)
         return _exit_code(exc)
     except KeyboardInterrupt:
-        _error("interrupted", secret)
+        _error("interrupted", secrets)
         return EXIT_INTERRUPTED
 
 
-def _error(message: str, secret: str) -> None:
-    line = " ".join(redact(message, secret).split())
+def _error(message: str, secrets: Sequence[str]) -> None:
+    for secret in secrets:
+        message = redact(message, secret)
+    line = _safe(" ".join(message.split()))
     print(f"{_PROG}: {line}", file=sys.stderr)

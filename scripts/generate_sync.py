@@ -324,6 +324,9 @@ class Generator:
 
     def wrap(self, tp: Any, expr: str) -> str:
         """Wrap an async object returned by the async side in its sync twin."""
+        if isinstance(tp, typing.TypeVar):
+            # Known only at run time (``APIResponse.parse()`` of a list is an AsyncPage).
+            return f"{self.imports.add('portkey_vk._pagination', 'to_sync')}({expr}, self._guard)"
         origin = typing.get_origin(tp) or tp
         if origin in self.support:
             return self.support[origin][2].format(expr)

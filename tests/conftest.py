@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from portkey_vk import AsyncPortkey, Portkey, VirtualKey
+from portkey_vk import AsyncPortkey, Portkey, VirtualKey, _portal
 from portkey_vk.testing import FakePortkey
 
 
@@ -40,6 +40,33 @@ class Surface(Protocol):
     def close(self) -> None: ...
 
     def connection_count(self) -> int: ...
+
+    # -- any method of any resource, and lists ------------------------------------------------
+
+    def call(self, method: str, *args: Any, resource: str = ..., **kwargs: Any) -> Any: ...
+
+    def call_raw(
+        self, method: str, *args: Any, resource: str = ..., **kwargs: Any
+    ) -> tuple[RawResult, Any]: ...
+
+    def items(
+        self,
+        *,
+        stop_after: int | None = None,
+        raise_after: int | None = None,
+        resource: str = ...,
+        **kwargs: Any,
+    ) -> list[Any]: ...
+
+    def first_page(self, *, resource: str = ..., **kwargs: Any) -> Any: ...
+
+    def next_page(self, page: Any) -> Any: ...
+
+    def pages(self, page: Any) -> list[Any]: ...
+
+    def page_items(self, page: Any) -> list[Any]: ...
+
+    def settle(self) -> dict[str, int]: ...
 
 
 class AsyncSurface:
@@ -80,6 +107,97 @@ class AsyncSurface:
     def connection_count(self) -> int:
         return self.client._transport.connection_count()
 
+    def _run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def call(self, method: str, *args: Any, resource: str = "virtual_keys", **kwargs: Any) -> Any:
+        return self._run(getattr(getattr(self.client, resource), method)(*args, **kwargs))
+
+    def call_raw(
+        self, method: str, *args: Any, resource: str = "virtual_keys", **kwargs: Any
+    ) -> tuple[Any, Any]:
+        view = getattr(self.client, resource).with_raw_response
+
+        async def go() -> tuple[Any, Any]:
+            raw = await getattr(view, method)(*args, **kwargs)
+            return raw, await raw.parse()
+
+        return self._run(go())  # type: ignore[no-any-return]
+
+    def items(
+        self,
+        *,
+        stop_after: int | None = None,
+        raise_after: int | None = None,
+        resource: str = "virtual_keys",
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Every item of ``list(**kwargs)``, leaving the loop by ``break`` or an exception."""
+
+        async def go() -> list[Any]:
+            seen: list[Any] = []
+            try:
+                async for item in getattr(self.client, resource).list(**kwargs):
+                    seen.append(item)
+                    if stop_after is not None and len(seen) >= stop_after:
+                        break
+                    if raise_after is not None and len(seen) >= raise_after:
+                        raise LeftTheLoop(seen)
+            finally:
+                await _settle_loop()
+            return seen
+
+        return self._run(go())  # type: ignore[no-any-return]
+
+    def first_page(self, *, resource: str = "virtual_keys", **kwargs: Any) -> Any:
+        async def go() -> Any:
+            return await getattr(self.client, resource).list(**kwargs)
+
+        return self._run(go())
+
+    def next_page(self, page: Any) -> Any:
+        return self._run(page.get_next_page())
+
+    def pages(self, page: Any) -> list[Any]:
+        async def go() -> list[Any]:
+            return [p async for p in page.iter_pages()]
+
+        return self._run(go())  # type: ignore[no-any-return]
+
+    def page_items(self, page: Any) -> list[Any]:
+        async def go() -> list[Any]:
+            return [item async for item in page]
+
+        return self._run(go())  # type: ignore[no-any-return]
+
+    def settle(self) -> dict[str, int]:
+        """Tasks still pending on the client's loop, and connections still checked out."""
+
+        async def go() -> dict[str, int]:
+            await _settle_loop()
+            current = asyncio.current_task()
+            pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+            return {"tasks": len(pending), "acquired": _acquired(self.client._transport)}
+
+        return self._run(go())  # type: ignore[no-any-return]
+
+
+class LeftTheLoop(Exception):
+    """Raised inside a list loop by a test, to leave it by an exception."""
+
+
+async def _settle_loop() -> None:
+    # Dropped async generators are closed by tasks the loop schedules; let them run.
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+
+
+def _acquired(transport: Any) -> int:
+    session = transport._session
+    if session is None or session.connector is None:
+        return 0
+    return len(getattr(session.connector, "_acquired", ()))
+
 
 class SyncSurface:
     """Drives the generated sync facade, Portkey, exactly as a script would."""
@@ -108,6 +226,66 @@ class SyncSurface:
 
     def connection_count(self) -> int:
         return self.client._async._transport.connection_count()
+
+    def call(self, method: str, *args: Any, resource: str = "virtual_keys", **kwargs: Any) -> Any:
+        return getattr(getattr(self.client, resource), method)(*args, **kwargs)
+
+    def call_raw(
+        self, method: str, *args: Any, resource: str = "virtual_keys", **kwargs: Any
+    ) -> tuple[Any, Any]:
+        raw = getattr(getattr(self.client, resource).with_raw_response, method)(*args, **kwargs)
+        return raw, raw.parse()
+
+    def items(
+        self,
+        *,
+        stop_after: int | None = None,
+        raise_after: int | None = None,
+        resource: str = "virtual_keys",
+        **kwargs: Any,
+    ) -> list[Any]:
+        seen: list[Any] = []
+        for item in getattr(self.client, resource).list(**kwargs):
+            seen.append(item)
+            if stop_after is not None and len(seen) >= stop_after:
+                break
+            if raise_after is not None and len(seen) >= raise_after:
+                raise LeftTheLoop(seen)
+        return seen
+
+    def first_page(self, *, resource: str = "virtual_keys", **kwargs: Any) -> Any:
+        return getattr(self.client, resource).list(**kwargs)
+
+    def next_page(self, page: Any) -> Any:
+        return page.get_next_page()
+
+    def pages(self, page: Any) -> list[Any]:
+        return list(page.iter_pages())
+
+    def page_items(self, page: Any) -> list[Any]:
+        return list(page)
+
+    def settle(self) -> dict[str, int]:
+        """Tasks still pending on the portal's loop (besides its own), connections checked out."""
+        transport = self.client._async._transport
+
+        async def go() -> dict[str, int]:
+            await _settle_loop()
+            current = asyncio.current_task()
+            pending = [
+                t for t in asyncio.all_tasks() if t is not current and not t.done() and _is_ours(t)
+            ]
+            return {"tasks": len(pending), "acquired": _acquired(transport)}
+
+        return _portal.run(go)  # type: ignore[no-any-return]
+
+
+def _is_ours(task: asyncio.Task[Any]) -> bool:
+    # The portal's own long-lived tasks (anyio's) are not the SDK's.
+    coro = task.get_coro()
+    qualname = getattr(coro, "__qualname__", "")
+    module = getattr(getattr(coro, "cr_code", None), "co_filename", "")
+    return "anyio" not in module and "BlockingPortal" not in qualname
 
 
 SURFACES: dict[str, Callable[..., Any]] = {

@@ -6,6 +6,7 @@ points and Ctrl-C-free error paths also run as real subprocesses, as a user woul
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from portkey_vk import __version__
+from portkey_vk import __version__, cli
 from portkey_vk.cli import EXIT_CODES, main
 from portkey_vk.testing import FakePortkey
 from tests.conftest import unused_port
@@ -203,3 +204,351 @@ def test_errors_as_a_program_are_one_line_and_never_show_the_key(served: FakePor
     assert done.returncode == 4
     assert done.stdout == ""
     assert "404" in one_error_line(done.stderr)
+
+
+# -- list, create, update, delete ----------------------------------------------------------------
+
+PROVIDER_SECRET = "sk-provider-cli-secret-0123456789"
+
+
+@pytest.fixture
+def env(served: FakePortkey, monkeypatch: pytest.MonkeyPatch) -> FakePortkey:
+    monkeypatch.setenv("PORTKEY_API_KEY", SECRET)
+    monkeypatch.setenv("PORTKEY_BASE_URL", served.base_url)
+    monkeypatch.delenv("PORTKEY_PROVIDER_KEY", raising=False)
+    return served
+
+
+def run_with(
+    argv: list[str], capsys: pytest.CaptureFixture[str], stdin: str = ""
+) -> tuple[int, str, str]:
+    out = io.StringIO()
+    code = main(argv, out=out, stdin=io.StringIO(stdin))
+    err = capsys.readouterr().err
+    for text in (out.getvalue(), err):
+        assert SECRET not in text
+        assert PROVIDER_SECRET not in text
+    return code, out.getvalue(), err
+
+
+def test_list_prints_a_table_of_every_key(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for index in range(4):
+        env.add_virtual_key(f"more-{index}", name=f"More {index}", ai_provider_name="anthropic")
+    code, out, err = run_with(["list", "--page-size", "2"], capsys)
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].split() == ["SLUG", "NAME", "PROVIDER", "STATUS", "CREATED", "NOTE"]
+    assert [line.split()[0] for line in lines[1:]] == [
+        "openai-prod",
+        *(f"more-{index}" for index in range(4)),
+    ]
+    assert "team search" in lines[1]
+    assert "anthropic" in lines[2]
+    assert {r.query["page_size"] for r in env.requests} == {"2"}
+    assert len(env.requests) == 3
+
+
+def test_list_escapes_control_characters_from_the_server(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.add_virtual_key("evil", name="red\x1b[31m\x07\u202egnp.exe", note="two\nlines")
+    for argv in (["list"], ["list", "--csv"]):
+        code, out, _ = run_with(argv, capsys)
+        assert code == 0
+        assert "\x1b" not in out
+        assert "\x07" not in out
+        assert "\u202e" not in out
+        assert "red\\x1b[31m\\x07\\u202egnp.exe" in out
+        assert "two\\nlines" in out
+    code, out, _ = run_with(["list", "--jsonl"], capsys)
+    assert "\x1b" not in out
+    assert json.loads(out.splitlines()[-1])["name"] == "red\x1b[31m\x07\u202egnp.exe"
+
+
+def test_list_as_json_jsonl_and_csv(env: FakePortkey, capsys: pytest.CaptureFixture[str]) -> None:
+    env.add_virtual_key("second", note=None)
+    code, out, _ = run_with(["list", "--json"], capsys)
+    assert code == 0
+    assert [item["slug"] for item in json.loads(out)] == ["openai-prod", "second"]
+    code, out, _ = run_with(["list", "--jsonl", "--page-size", "1"], capsys)
+    assert [json.loads(line)["slug"] for line in out.splitlines()] == ["openai-prod", "second"]
+    code, out, _ = run_with(["list", "--csv"], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [row["slug"] for row in rows] == ["openai-prod", "second"]
+    assert rows[0]["note"] == "team search"
+    assert rows[1]["note"] == ""
+    assert set(rows[0]) == {"slug", "name", "ai_provider_name", "status", "created_at", "note"}
+
+
+def test_list_of_nothing(env: FakePortkey, capsys: pytest.CaptureFixture[str]) -> None:
+    env.remove_virtual_key("openai-prod")
+    assert run_with(["list"], capsys)[:2] == (0, "(no virtual keys)\n")
+    assert run_with(["list", "--json"], capsys)[:2] == (0, "[]\n")
+    assert run_with(["list", "--jsonl"], capsys)[:2] == (0, "")
+
+
+def test_list_in_a_workspace(env: FakePortkey, capsys: pytest.CaptureFixture[str]) -> None:
+    env.add_virtual_key("in-ws", workspace_id="ws-1")
+    code, out, _ = run_with(["list", "--workspace", "ws-1", "--jsonl"], capsys)
+    assert code == 0
+    assert [json.loads(line)["slug"] for line in out.splitlines()] == ["in-ws"]
+    assert env.requests[-1].query["workspace_id"] == "ws-1"
+
+
+def test_list_shows_progress_only_on_a_terminal(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index in range(5):
+        env.add_virtual_key(f"k{index}")
+    code, _, err = run_with(["list", "--page-size", "2"], capsys)
+    assert (code, err) == (0, ""), "stderr is not a terminal here: no progress"
+    monkeypatch.setattr(cli, "_is_terminal", lambda stream: stream is sys.stderr)
+    monkeypatch.setattr(cli, "_PROGRESS_INTERVAL", 0.0)
+    code, out, err = run_with(["list", "--page-size", "2", "--csv"], capsys)
+    assert code == 0
+    assert "\rloading virtual keys: 6/6" in err
+    assert err.endswith("\r\x1b[K")
+    assert "loading" not in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["list", "--page-size", "0"], ["list", "--page-size", "5000"], ["list", "--workspace", ""]],
+)
+def test_list_bad_input_is_a_usage_error(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, _, err = run_with(argv, capsys)
+    assert code == 2
+    assert one_error_line(err).startswith("portkey-vk: error: ")
+    assert env.requests == []
+
+
+def test_list_formats_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["list", "--json", "--csv"])
+    assert info.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_create_reads_the_provider_key_from_stdin(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["create", "--name", "prod-openai", "--provider", "openai", "--key-stdin"]
+    code, out, err = run_with(
+        [*argv, "--note", "n", "--workspace", "ws-9"], capsys, PROVIDER_SECRET + "\n"
+    )
+    assert (code, err) == (0, "")
+    slug = out.removeprefix("created ").strip()
+    assert slug.startswith("prod-openai")
+    assert env.provider_key_of(slug) == PROVIDER_SECRET
+    assert env.requests[-1].json == {
+        "name": "prod-openai",
+        "provider": "openai",
+        "key": PROVIDER_SECRET,
+        "note": "n",
+        "workspace_id": "ws-9",
+    }
+    code, out, _ = run_with([*argv, "--json"], capsys, PROVIDER_SECRET)
+    assert code == 0
+    assert json.loads(out)["slug"].startswith("prod-openai")
+
+
+def test_create_reads_the_provider_key_from_the_environment(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTKEY_PROVIDER_KEY", PROVIDER_SECRET)
+    code, out, _ = run_with(["create", "--name", "from-env", "--provider", "openai"], capsys)
+    assert code == 0
+    assert env.provider_key_of(out.split()[1]) == PROVIDER_SECRET
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin", "fragment"),
+    [
+        (["create", "--name", "n", "--provider", "openai"], "", "PORTKEY_PROVIDER_KEY"),
+        (["create", "--name", "n", "--provider", "openai", "--key-stdin"], "\n", "empty"),
+        (["create", "--name", " ", "--provider", "openai", "--key-stdin"], "sk-x1234567", "name"),
+    ],
+)
+def test_create_without_a_usable_key_or_name_is_a_usage_error(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str], argv: list[str], stdin: str, fragment: str
+) -> None:
+    code, _, err = run_with(argv, capsys, stdin)
+    assert code == 2
+    assert fragment in one_error_line(err)
+    assert env.requests == []
+
+
+def test_create_has_no_key_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["create", "--name", "n", "--provider", "openai", "--key", PROVIDER_SECRET])
+    assert info.value.code == 2
+    capsys.readouterr()
+
+
+def test_a_failed_create_says_it_may_have_happened_and_never_shows_the_key(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.fail_next(500, body={"message": f"could not store {PROVIDER_SECRET}"})
+    argv = ["create", "--name", "n", "--provider", "openai", "--key-stdin"]
+    code, out, err = run_with(argv, capsys, PROVIDER_SECRET)
+    line = one_error_line(err)
+    assert (code, out) == (1, "")
+    assert "may or may not have taken effect" in line
+    assert "[REDACTED]" in line
+    assert [r.method for r in env.requests] == ["POST"]
+
+
+def test_update_changes_only_what_is_given(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_with(
+        ["update", "openai-prod", "--note", "rotated", "--key-stdin"], capsys, PROVIDER_SECRET
+    )
+    assert (code, out, err) == (0, "updated openai-prod\n", "")
+    assert env.requests[-1].json == {"note": "rotated", "key": PROVIDER_SECRET}
+    assert env.provider_key_of("openai-prod") == PROVIDER_SECRET
+    code, _, _ = run_with(["update", "openai-prod", "--name", "Renamed"], capsys)
+    assert env.requests[-1].json == {"name": "Renamed"}
+
+
+def test_update_with_nothing_or_of_a_missing_key(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_with(["update", "openai-prod"], capsys)
+    assert code == 2
+    assert "nothing to change" in one_error_line(err)
+    assert env.requests == []
+    code, _, err = run_with(["update", "nope", "--note", "x"], capsys)
+    assert code == 4
+    assert "404" in one_error_line(err)
+
+
+def test_delete_with_yes(env: FakePortkey, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_with(["delete", "openai-prod", "--yes"], capsys) == (0, "deleted openai-prod\n", "")
+    assert [r.method for r in env.requests] == ["DELETE"]
+    code, _, err = run_with(["delete", "openai-prod", "--yes"], capsys)
+    assert code == 4
+    assert "404" in one_error_line(err)
+
+
+def test_delete_without_a_terminal_refuses_unless_yes(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_with(["delete", "openai-prod"], capsys, "y\n")
+    assert (code, out) == (2, "")
+    assert "--yes" in one_error_line(err)
+    assert env.requests == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("answer", "deleted"), [("y\n", True), ("YES\n", True), ("n\n", False), ("\n", False)]
+)
+def test_delete_on_a_terminal_asks_first(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str], answer: str, deleted: bool
+) -> None:
+    out = io.StringIO()
+    code = main(["delete", "openai-prod"], out=out, stdin=_Terminal(answer))
+    err = capsys.readouterr().err
+    assert err.startswith("Delete virtual key openai-prod? [y/N] ")
+    if deleted:
+        assert (code, out.getvalue()) == (0, "deleted openai-prod\n")
+        assert [r.method for r in env.requests] == ["DELETE"]
+    else:
+        assert code == 2
+        assert err.endswith("portkey-vk: error: not deleted\n")
+        assert env.requests == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux pty")
+def test_delete_asks_on_a_real_terminal(served: FakePortkey) -> None:
+    import os  # noqa: PLC0415
+    import pty  # noqa: PLC0415
+
+    main_fd, child_fd = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "portkey_vk", "delete", "openai-prod"],
+            stdin=child_fd,
+            stdout=subprocess.PIPE,
+            stderr=child_fd,
+            env={"PORTKEY_API_KEY": SECRET, "PORTKEY_BASE_URL": served.base_url, "PATH": ""},
+        )
+        os.close(child_fd)
+        seen = b""
+        while b"[y/N]" not in seen:
+            seen += os.read(main_fd, 1024)
+        os.write(main_fd, b"y\n")
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        os.close(main_fd)
+    assert process.returncode == 0
+    assert stdout == b"deleted openai-prod\n"
+    assert b"Delete virtual key openai-prod?" in seen
+    assert [r.method for r in served.requests] == ["DELETE"]
+
+
+@pytest.mark.parametrize("command", ["list", "create", "update", "delete", "retrieve"])
+def test_every_command_has_help_with_examples(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text
+    assert f"portkey-vk {command}" in text
+    assert "exit codes:" in text
+
+
+def _read_until(fd: int, marker: bytes, seen: bytes = b"", limit: float = 30.0) -> bytes:
+    import os  # noqa: PLC0415
+    import select  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + limit
+    while marker not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux pty")
+def test_create_key_typed_on_a_real_terminal_is_not_echoed(served: FakePortkey) -> None:
+    import os  # noqa: PLC0415
+    import pty  # noqa: PLC0415
+
+    env = {"PORTKEY_API_KEY": SECRET, "PORTKEY_BASE_URL": served.base_url, "PATH": ""}
+    argv = [sys.executable, "-m", "portkey_vk", "create", "--name", "tty", "--provider", "openai"]
+    pid, main_fd = pty.fork()
+    if pid == 0:  # the child: the pty is its controlling terminal, stdin, stdout and stderr
+        os.execve(sys.executable, [*argv, "--key-stdin"], env)
+    try:
+        seen = _read_until(main_fd, b"provider key: ")
+        os.write(main_fd, PROVIDER_SECRET.encode() + b"\n")
+        # Everything the terminal shows until the child exits (EOF ends the read).
+        seen = _read_until(main_fd, b"<end of output>", seen)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(main_fd)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert b"created tty" in seen
+    assert PROVIDER_SECRET.encode() not in seen, "the key was echoed"
+    created = [r for r in served.requests if r.method == "POST"]
+    assert len(created) == 1
+    assert created[0].json["key"] == PROVIDER_SECRET

@@ -252,7 +252,7 @@ class AsyncProviders(AsyncAPIResource):
         body.merge(extra_body)
         if not body:
             raise ValueError("update() needs at least one field to change")
-        await self._put(
+        return await self._put(
             (_PATH, slug),
             body=body.data,
             params=params,
@@ -285,7 +285,7 @@ class AsyncProviders(AsyncAPIResource):
             ValueError: a bad ``slug`` (no request is sent).
             NotFoundError: no provider has this slug (in this workspace).
         """
-        await self._delete(
+        return await self._delete(
             (_PATH, validate_slug(slug)),
             params={"workspace_id": self._workspace(workspace_id)},
             extra_headers=extra_headers,

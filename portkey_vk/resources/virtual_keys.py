@@ -180,7 +180,7 @@ class AsyncVirtualKeys(AsyncAPIResource):
         body = _params.Body()
         body.add("name", _params.required_str(name, "name"))
         body.add("provider", _params.required_str(provider, "provider"))
-        body.add("key", _params.optional_str(key, "key", nullable=False))
+        body.add("key", _params.optional_nonempty_str(key, "key"))
         body.add("note", _params.optional_str(note, "note"))
         body.add("usage_limits", _params.usage_limits(usage_limits))
         body.add("rate_limits", _params.rate_limits(rate_limits))
@@ -254,8 +254,8 @@ class AsyncVirtualKeys(AsyncAPIResource):
         """
         slug = validate_slug(slug)
         body = _params.Body()
-        body.add("name", _params.optional_str(name, "name", nullable=False))
-        body.add("key", _params.optional_str(key, "key", nullable=False))
+        body.add("name", _params.optional_nonempty_str(name, "name"))
+        body.add("key", _params.optional_nonempty_str(key, "key"))
         body.add("note", _params.optional_str(note, "note"))
         body.add("usage_limits", _params.usage_limits(usage_limits))
         body.add("rate_limits", _params.rate_limits(rate_limits))
@@ -265,7 +265,8 @@ class AsyncVirtualKeys(AsyncAPIResource):
         body.merge(extra_body)
         if not body:
             raise ValueError("update() needs at least one field to change")
-        await self._put(
+        # Returned, not just awaited: on ``with_raw_response`` it is the raw response.
+        return await self._put(
             (_PATH, slug),
             body=body.data,
             extra_headers=extra_headers,
@@ -289,7 +290,7 @@ class AsyncVirtualKeys(AsyncAPIResource):
             ValueError: a bad ``slug`` (no request is sent).
             NotFoundError: no virtual key has this slug.
         """
-        await self._delete(
+        return await self._delete(
             (_PATH, validate_slug(slug)), extra_headers=extra_headers, timeout=timeout
         )
 
@@ -311,5 +312,7 @@ def _deployments(value: Any) -> Any:
 
 
 def _secrets(key: object, body: Mapping[str, Any]) -> tuple[str, ...]:
+    # The body's own ``key`` too: one passed through ``extra_body`` is just as secret.
     found = _params.secrets_in_mappings(body.get("secret_mappings"))
-    return (key, *found) if isinstance(key, str) else found
+    keys = {k for k in (key, body.get("key")) if isinstance(k, str)}
+    return (*keys, *found)
