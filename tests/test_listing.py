@@ -440,11 +440,11 @@ def test_breaking_out_of_iter_pages_cancels_too(pager: Pager, pager_client: Any)
     assert time.monotonic() - started < 2.5
 
 
+# Async only: a sync caller cannot be cancelled (its Ctrl-C is tested in test_portal).
+@pytest.mark.parametrize("surface_name", ["async"])
 def test_cancelling_an_async_iteration_cancels_the_pages_in_flight(
     pager: Pager, pager_client: Any, surface_name: str
 ) -> None:
-    if surface_name == "sync":
-        pytest.skip("a sync caller cannot be cancelled (Ctrl-C is tested in test_portal)")
     import asyncio  # noqa: PLC0415
 
     pager.answer = honest(100)
