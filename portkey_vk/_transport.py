@@ -417,6 +417,9 @@ class AsyncTransport:
                         raw = await _read_capped(resp, config.max_response_bytes)
                     else:
                         raw = await _read_capped(resp, ERROR_BODY_LIMIT, truncate=True)
+                        if len(raw) > ERROR_BODY_LIMIT:
+                            # Cut where no echoed secret can straddle the limit.
+                            raw = scrubber.cut(raw[:ERROR_BODY_LIMIT])
             except asyncio.CancelledError:
                 raise
             except _TooLarge as exc:
@@ -496,8 +499,9 @@ async def _read_capped(
 ) -> bytes:
     """Read the (decompressed) body, never holding more than ``limit`` bytes of it.
 
-    With ``truncate`` the first ``limit`` bytes are returned and the rest left unread (the
-    connection is then closed rather than reused); otherwise a larger body raises _TooLarge.
+    With ``truncate`` a larger body is cut: its first ``limit + 1`` bytes are returned (one more
+    than the limit, so the caller knows) and the rest left unread (the connection is then
+    closed rather than reused); otherwise a larger body raises _TooLarge.
     """
     length = resp.content_length
     if length is not None and length <= limit and "Content-Encoding" not in resp.headers:
@@ -518,7 +522,7 @@ async def _read_capped(
         size += len(chunk)
         if size > limit:
             if truncate:
-                chunks.append(chunk[: len(chunk) - (size - limit)])
+                chunks.append(chunk[: len(chunk) - (size - limit) + 1])
                 return b"".join(chunks)
             raise _TooLarge(size)
         chunks.append(chunk)
