@@ -57,6 +57,9 @@ ERROR_BODY_LIMIT: Final = 64 * 1024
 _URL_CACHE_SIZE: Final = 256
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
 _DROPPED: Final = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+# An attempt starting with less than its full timeout left (less this much) is a request sent
+# again within the same attempt, and gets only what remains.
+_DEADLINE_SLACK: Final = 0.001
 
 # Sessions abandoned in a forked child: they belong to the parent's event loop, so closing them
 # here would touch the parent's (shared) epoll set. Holding them keeps their __del__ from warning.
@@ -383,15 +386,15 @@ class AsyncTransport:
         client_timeout = req.client_timeout
         started = time.monotonic()
         for hop in range(MAX_REDIRECTS + 1):
-            if hop:
-                # Every hop shares the attempt's deadline: a slow redirect chain must not get
-                # a fresh timeout per hop.
-                remaining = deadline - time.monotonic()
+            remaining = deadline - (time.monotonic() if hop else started)
+            if hop or remaining < req.timeout - _DEADLINE_SLACK:
+                # Every hop shares the attempt's deadline, and so does a request sent again at
+                # once after a dropped connection: a slow redirect chain or a late drop must
+                # not get a fresh timeout.
                 if remaining <= 0:
                     raise scrubber.exception(
                         APITimeoutError(
-                            f"Request timed out after {req.timeout}s (following redirects): "
-                            f"{method} {target}",
+                            f"Request timed out after {req.timeout}s: {method} {target}",
                             method=method,
                             url=str(target),
                         )

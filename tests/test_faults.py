@@ -5,6 +5,8 @@ next call."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import email.utils
 import json
 import time
@@ -31,11 +33,14 @@ from portkey_vk import (
 from tests.conftest import unused_port
 from tests.hostile import (
     VK_BODY,
+    Behaviour,
     HostileServer,
+    Request,
     assert_pool_clean,
     async_test,
     client_for,
     close_mid_body,
+    delayed,
     hang,
     ok,
     raw,
@@ -397,3 +402,98 @@ async def test_retry_after(headers: dict[str, str], wait: tuple[float, float]) -
     waited = second.at - first.at
     low, high = wait
     assert low - 0.02 <= waited <= high + 0.1, f"waited {waited:.3f}s for {resolved}"
+
+
+# -- time: one deadline per attempt, a bounded whole call ---------------------------------------
+
+
+def _slow_redirect(delay: float) -> Behaviour:
+    """Wait, then redirect to the same URL: a same-origin chain where every hop is slow."""
+    return delayed(delay, respond(307, "", {"Location": "/v1/virtual-keys/vk"}))
+
+
+def _trickle(interval: float) -> Behaviour:
+    """Promise a body and send it one byte at a time: each read is quick, the whole is not."""
+
+    async def behaviour(writer: asyncio.StreamWriter, _: Request, stop: asyncio.Event) -> bool:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n"
+        )
+        while not stop.is_set():
+            writer.write(b" ")
+            await writer.drain()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+        return False
+
+    return behaviour
+
+
+# Backoff before retry n (0-based) is 0.5 * 2**n s less up to 25 % jitter.
+def _backoff(retries: int) -> tuple[float, float]:
+    nominal = sum(0.5 * 2**n for n in range(retries))
+    return 0.75 * nominal, nominal
+
+
+@pytest.mark.parametrize(
+    ("attempt", "retries"),
+    [
+        pytest.param([hang()], 1, id="hang"),
+        pytest.param([stall_after_headers()], 1, id="headers-then-stall"),
+        pytest.param([_trickle(0.05)], 1, id="trickled-body"),
+        # Each hop takes 0.2 s of the attempt's 0.3 s: the second hop runs out of time. A fresh
+        # timeout per hop would follow all 5 redirects, 1.2 s per attempt.
+        pytest.param([_slow_redirect(0.2)] * 2, 2, id="slow-redirect-chain"),
+        # Dropped at 0.25 s and sent again at once, which then hangs: the re-send gets the
+        # 0.05 s left, not a new 0.3 s.
+        pytest.param([delayed(0.25, reset()), hang()], 2, id="late-drop-then-hang"),
+    ],
+)
+@async_test
+async def test_whole_call_is_bounded_by_attempts_times_timeout_plus_backoff(
+    attempt: list[Behaviour], retries: int
+) -> None:
+    timeout = 0.3
+    async with HostileServer(*attempt * (retries + 1)) as server:
+        async with client_for(server.base_url(), timeout=timeout, max_retries=retries) as client:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError):
+                await client.virtual_keys.retrieve("vk")
+            elapsed = time.monotonic() - started
+            assert_pool_clean(client)
+    low, high = _backoff(retries)
+    # The documented worst case: (max_retries + 1) x timeout + backoff (+ scheduling slack).
+    assert elapsed <= (retries + 1) * timeout + high + 0.35, elapsed
+    assert elapsed >= (retries + 1) * (timeout - 0.05) + low - 0.05, elapsed
+    assert len(server.requests) == (retries + 1) * len(attempt)
+    assert server.script == collections.deque()
+
+
+@async_test
+async def test_late_drop_resend_gets_only_what_remains_of_the_attempt() -> None:
+    async with HostileServer(delayed(0.25, reset()), hang()) as server:
+        async with client_for(server.base_url(), timeout=0.3, max_retries=0) as client:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError):
+                await client.virtual_keys.retrieve("vk")
+            elapsed = time.monotonic() - started
+    # One attempt, two requests, one deadline: 0.3 s, not 0.25 + 0.3.
+    assert len(server.requests) == 2
+    assert elapsed < 0.3 + 0.1, elapsed
+
+
+@pytest.mark.long
+@async_test
+async def test_slow_redirect_chain_with_timeout_2_ends_in_about_7_seconds_not_36() -> None:
+    # Each hop answers after 1.9 s: with a fresh 2 s timeout per hop, every attempt would follow
+    # all 5 redirects (6 x 1.9 = 11.4 s) and the call would take about 36 s.
+    timeout, retries = 2.0, 2
+    async with HostileServer(default=_slow_redirect(1.9)) as server:
+        async with client_for(server.base_url(), timeout=timeout, max_retries=retries) as client:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError):
+                await client.virtual_keys.retrieve("vk")
+            elapsed = time.monotonic() - started
+    low, high = _backoff(retries)
+    assert (retries + 1) * timeout + low - 0.1 <= elapsed <= (retries + 1) * timeout + high + 0.5
+    assert len(server.requests) == 6
