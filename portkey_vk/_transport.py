@@ -188,6 +188,50 @@ def _proxy_for(url: URL) -> tuple[str | None, dict[str, str] | None]:
     return str(proxy_url), headers
 
 
+async def _discard(session: aiohttp.ClientSession) -> None:
+    """Close a session whose event loop has already closed, without touching that loop.
+
+    Neither aiohttp nor asyncio can do it: aiohttp's ``BaseConnector._close`` returns early once
+    its loop is closed (it only marks itself closed), and an asyncio transport's ``close()`` or
+    ``abort()`` ends by scheduling ``connection_lost`` on its loop, which raises
+    ``RuntimeError`` on a closed one before the socket is closed. Left alone, every pooled
+    socket stays open until the garbage collector finds its transport, which then prints a
+    ResourceWarning ("unclosed transport", and aiohttp's "Unclosed connector" for a connector
+    never closed), once per loop the client outlived. So each connection is aborted (which
+    marks it closing, and an SSL transport closed) and its socket closed here, by hand: the one
+    step of ``connection_lost`` that matters, since no callback can run on a closed loop.
+    """
+    connector = session.connector
+    session.detach()
+    if connector is None:
+        return
+    protocols = [proto for conns in getattr(connector, "_conns", {}).values() for proto, _ in conns]
+    protocols += list(getattr(connector, "_acquired", ()))
+    for proto in protocols:
+        _close_socket(getattr(proto, "transport", None))
+    with contextlib.suppress(Exception):
+        # Only marks the connector closed (its loop is closed), so its __del__ stays quiet.
+        await connector.close()
+
+
+def _close_socket(transport: asyncio.BaseTransport | None) -> None:
+    """Abort ``transport`` of a closed loop and close the socket under it (see _discard)."""
+    if transport is None:
+        return
+    with contextlib.suppress(Exception):  # RuntimeError: its loop is closed
+        transport.abort()  # type: ignore[attr-defined]
+    # An SSL transport wraps the selector transport that owns the socket.
+    ssl_protocol = getattr(transport, "_ssl_protocol", None)
+    raw = getattr(ssl_protocol, "_transport", None) if ssl_protocol is not None else transport
+    sock = getattr(raw, "_sock", None)
+    if sock is None:  # not asyncio's selector transport (uvloop), or already closed
+        return
+    sock.close()
+    # What the transport's own connection_lost step does last; its __del__ then has no socket
+    # left to warn about.
+    raw._sock = None  # type: ignore[union-attr]
+
+
 class AsyncTransport:
     """Owns the connection pool shared by a client and its ``with_options`` copies.
 
@@ -258,13 +302,8 @@ class AsyncTransport:
                 "(the sync facade) from threads."
             )
         else:
-            # Its loop ended without close(): recover, closing what can still be closed. The
-            # old loop's sockets can only be reclaimed by the garbage collector now.
-            connector = session.connector
-            session.detach()
-            if connector is not None:
-                with contextlib.suppress(Exception):
-                    await connector.close()
+            # Its loop ended without close(): recover, closing its sockets by hand.
+            await _discard(session)
         self._session = None
 
     async def aclose(self) -> None:
@@ -287,7 +326,7 @@ class AsyncTransport:
             future = asyncio.run_coroutine_threadsafe(session.close(), self._loop)
             await asyncio.wrap_future(future)
         else:
-            session.detach()
+            await _discard(session)
 
     def connection_count(self) -> int:
         """Open TCP connections in the pool (idle plus in use); for tests and diagnostics."""
