@@ -235,7 +235,7 @@ def declared(
 
 def endless_chunked(status: int = 200, *, fill: bytes = b"a") -> Behaviour:
     """A chunked answer that never ends: 64 KiB chunks for as long as the client reads."""
-    chunk = b"10000\r\n" + fill * (65536 // len(fill)) + b"\r\n"
+    chunk = b"10000\r\n" + (fill * (65536 // len(fill) + 1))[:65536] + b"\r\n"
     head = _head(status, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}, None)
     return stream(head, itertools.repeat(chunk))
 
