@@ -325,3 +325,17 @@ async def test_provider_key_echoed_in_a_create_answer_is_scrubbed() -> None:
     assert ref.slug == "new-vk"
     for shown in (ref, ref.to_dict(), raw_response.content, raw_response.headers):
         assert_clean(shown, PROVIDER_KEY)
+
+
+@pytest.mark.parametrize("status", [307, 308])
+@async_test
+async def test_write_redirected_to_a_location_holding_the_provider_key_is_refused(
+    status: int,
+) -> None:
+    location = "/v1/virtual-keys/vk?k=" + _percent(PROVIDER_KEY)
+    async with HostileServer(respond(status, "", {"Location": location})) as server:
+        async with client_for(server.base_url(), max_retries=2) as client:
+            with pytest.raises(APIConnectionError, match="API key") as info:
+                await client.virtual_keys.update("vk", key=PROVIDER_KEY)
+    assert len(server.requests) == 1
+    assert_clean(info.value, PROVIDER_KEY, API_KEY)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import gzip
 import json
 import logging
 import os
@@ -40,7 +41,7 @@ from tests.hostile import (
     raw,
     respond,
 )
-from tests.leaks import assert_clean, assert_records_clean
+from tests.leaks import assert_clean, assert_records_clean, found
 
 
 def _texts(obj: object) -> Iterator[str]:
@@ -465,6 +466,29 @@ def test_ssl_option_is_type_checked(bad: object) -> None:
             "argument",
             id="malformed",
         ),
+        pytest.param(
+            [
+                raw(
+                    b"HTTP/1.1 200 OK\r\nX-Big: "
+                    + b"a" * 85
+                    + API_KEY.encode()
+                    + b"a" * 9000
+                    + b"\r\n\r\n"
+                )
+            ]
+            * 3,
+            [],
+            5,
+            "env",
+            id="header-too-long-quoting-15-characters",
+        ),
+        pytest.param(
+            [respond(302, "", {"Location": "/v1/virtual-keys/%2570%256b" + API_KEY[2:]})],
+            [],
+            5,
+            "env",
+            id="location-double-percent-encoded",
+        ),
     ],
 )
 @async_test
@@ -492,6 +516,7 @@ async def test_cli_never_prints_the_key(
     output = stdout.decode() + stderr.decode()
     assert process.returncode == exit_code, output
     assert API_KEY not in output
+    assert found(output, [API_KEY], fragments=True) is None, output
     assert server.requests[0].headers["x-portkey-api-key"] == API_KEY
 
 
@@ -563,6 +588,7 @@ async def test_same_origin_location_holding_an_encoded_key_is_refused(
         pytest.param("/v1/virtual-keys/vk?k={form}", id="query"),
         pytest.param("/v1/virtual-keys/vk#{form}", id="fragment"),
         pytest.param("http://{form}@127.0.0.1:{port}/v1/virtual-keys/vk", id="userinfo"),
+        pytest.param("http://u:{form}@127.0.0.1:{port}/v1/virtual-keys/vk", id="password"),
         pytest.param("http://127.0.0.1:{port}/v1/{form}/vk", id="absolute"),
         pytest.param("{form}", id="relative-segment"),
     ],
@@ -881,3 +907,30 @@ async def test_no_log_record_holds_any_form_or_piece_of_the_key(
             await client.virtual_keys.retrieve("vk")
             assert server.script == collections.deque()
     assert assert_records_clean(caplog.records, API_KEY, fragments=True) >= 10
+
+
+@pytest.mark.parametrize("form", ["plain", "percent-double", "json-then-percent"])
+@async_test
+async def test_unfollowed_redirect_holding_the_key_shows_it_nowhere(form: str) -> None:
+    # A create answered 302 is not followed (it would turn into a GET): the answer is raised as
+    # an error, Location header included.
+    location = "/v1/virtual-keys/" + KEY_FORMS.get(form, API_KEY)
+    async with HostileServer(_redirect(302, location)) as server:
+        async with client_for(server.base_url()) as client:
+            with pytest.raises(APIError) as info:
+                await client.virtual_keys.create(name="n", provider="openai")
+    assert_no_key(info.value)
+    assert len(server.requests) == 1
+
+
+@async_test
+async def test_key_echoed_in_a_gzip_body_is_scrubbed_after_decompression() -> None:
+    body = gzip.compress(_echoing_body(KEY_FORMS["json-u-all"]).encode())
+    answer = respond(200, body, {"Content-Encoding": "gzip"})
+    async with HostileServer(default=answer) as server:
+        async with client_for(server.base_url()) as client:
+            vk = await client.virtual_keys.retrieve("vk")
+            raw_response = await client.virtual_keys.with_raw_response.retrieve("vk")
+    assert vk.name == "[REDACTED]"
+    for shown in (vk, vk.to_dict(), raw_response.content, raw_response.json()):
+        assert_clean(shown, API_KEY)
