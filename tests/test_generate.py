@@ -144,9 +144,8 @@ def test_portkey_constructor_mirrors_async_portkey() -> None:
 def test_resource_attributes_are_sync_twins() -> None:
     hints = typing.get_type_hints(Portkey)
     assert hints["virtual_keys"] is VirtualKeys
-    assert typing.get_type_hints(VirtualKeys.with_raw_response.fget)["return"] is (
-        RawResponseView
-    )
+    returns = typing.get_type_hints(VirtualKeys.with_raw_response.fget)["return"]
+    assert returns is RawResponseView
 
 
 def test_every_resource_module_is_discovered() -> None:
