@@ -476,7 +476,9 @@ async def test_whole_call_is_bounded_by_attempts_times_timeout_plus_backoff(
             assert_pool_clean(client)
     low, high = _backoff(retries)
     # The documented worst case: (max_retries + 1) x timeout + backoff (+ scheduling slack).
-    assert elapsed <= (retries + 1) * timeout + high + 0.35, elapsed
+    bound = (retries + 1) * timeout + high
+    print(f"\n{len(server.requests)} requests, {elapsed:.2f} s (bound {bound:.2f} s)")
+    assert elapsed <= bound + 0.35, elapsed
     assert elapsed >= (retries + 1) * (timeout - 0.05) + low - 0.05, elapsed
     assert len(server.requests) == (retries + 1) * len(attempt)
     assert server.script == collections.deque()
@@ -490,6 +492,7 @@ async def test_late_drop_resend_gets_only_what_remains_of_the_attempt() -> None:
             with pytest.raises(APITimeoutError):
                 await client.virtual_keys.retrieve("vk")
             elapsed = time.monotonic() - started
+    print(f"\nlate drop then hang: {elapsed:.2f} s")
     # One attempt, two requests, one deadline: 0.3 s, not 0.25 + 0.3.
     assert len(server.requests) == 2
     assert elapsed < 0.3 + 0.1, elapsed
@@ -508,6 +511,7 @@ async def test_slow_redirect_chain_with_timeout_2_ends_in_about_7_seconds_not_36
                 await client.virtual_keys.retrieve("vk")
             elapsed = time.monotonic() - started
     low, high = _backoff(retries)
+    print(f"\n{len(server.requests)} requests, {elapsed:.2f} s")
     assert (retries + 1) * timeout + low - 0.1 <= elapsed <= (retries + 1) * timeout + high + 0.5
     assert len(server.requests) == 6
 
@@ -551,6 +555,7 @@ async def test_declared_200_mb_answer_is_refused_before_reading_it() -> None:
             exc, peak, elapsed = await _traced(client.virtual_keys.retrieve("vk"))
             assert isinstance(exc, APIResponseTooLargeError), repr(exc)
             assert isinstance(exc, APIResponseValidationError)
+            print(f"\n{elapsed * 1e3:.0f} ms, traced peak {peak / MIB:.2f} MiB")
             assert (exc.size, exc.limit) == (200_000_000, DEFAULT_MAX_RESPONSE_BYTES)
             assert exc.body is None
             assert exc.status_code == 200
@@ -583,6 +588,7 @@ async def test_answer_over_the_limit_is_stopped_while_streaming(
         async with client_for(server.base_url(), timeout=10, **options) as client:
             exc, peak, elapsed = await _traced(client.virtual_keys.retrieve("vk"))
             assert isinstance(exc, APIResponseTooLargeError), repr(exc)
+            print(f"\nsize {exc.size}, {elapsed:.2f} s, traced peak {peak / MIB:.1f} MiB")
             assert exc.limit == cap
             # Counted after decompression, and stopped within one piece of the limit.
             assert cap < exc.size <= cap + MIB
@@ -632,6 +638,7 @@ async def test_error_answer_is_read_from_a_bounded_prefix(answer: Behaviour, kep
         async with client_for(server.base_url(), timeout=10) as client:
             exc, peak, elapsed = await _traced(client.virtual_keys.retrieve("vk"))
             assert isinstance(exc, InternalServerError), repr(exc)
+            print(f"\n{elapsed * 1e3:.0f} ms, traced peak {peak / MIB:.2f} MiB")
             # The body is a prefix of at most 64 KiB (cut at a separator), the message a
             # snippet of it.
             assert isinstance(exc.body, str)
