@@ -218,7 +218,12 @@ def _close_socket(transport: asyncio.BaseTransport | None) -> None:
     """Abort ``transport`` of a closed loop and close the socket under it (see _discard)."""
     if transport is None:
         return
-    with contextlib.suppress(Exception):  # RuntimeError: its loop is closed
+    # Both raise RuntimeError (the loop is closed) once they reach the loop, but not before
+    # marking the transport closed: close() does so first on every Python (3.10's SSL abort()
+    # only after), abort() drops what is left to write.
+    with contextlib.suppress(Exception):
+        transport.close()
+    with contextlib.suppress(Exception):
         transport.abort()  # type: ignore[attr-defined]
     # An SSL transport wraps the selector transport that owns the socket.
     ssl_protocol = getattr(transport, "_ssl_protocol", None)

@@ -172,7 +172,7 @@ def delayed(seconds: float, then: Behaviour) -> Behaviour:
     """Wait ``seconds`` (less if the server stops), then behave as ``then``."""
 
     async def behaviour(writer: asyncio.StreamWriter, req: Request, stop: asyncio.Event) -> bool:
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(asyncio.TimeoutError):  # not the builtin on 3.10
             await asyncio.wait_for(stop.wait(), seconds)
         if stop.is_set():
             return False

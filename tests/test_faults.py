@@ -435,7 +435,7 @@ def _trickle(interval: float) -> Behaviour:
         while not stop.is_set():
             writer.write(b" ")
             await writer.drain()
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):  # not the builtin on 3.10
                 await asyncio.wait_for(stop.wait(), interval)
         return False
 
