@@ -233,16 +233,19 @@ class Scrubber:
         text; the body is then decoded, scrubbed and written out again as UTF-8 JSON, or
         replaced by its scrubbed text if it is not JSON.
         """
+        # find(), not `in`: bytes.__contains__ first tries its argument as an int and raises
+        # and clears a TypeError, which costs more than the search on a body of this size.
         for raw in self._bytes:
-            if raw in body:
+            if body.find(raw) != -1:
                 body = body.replace(raw, _REDACTED_BYTES)
-        if not self._secrets or not (
-            b"\\" in body
-            or b"%" in body
-            or b"&" in body
-            or b"\x00" in body
-            or body.startswith(_WIDE_BOMS)
-        ):
+        find = body.find
+        if (
+            find(b"\\") == -1
+            and find(b"%") == -1
+            and find(b"&") == -1
+            and find(b"\x00") == -1
+            and not body.startswith(_WIDE_BOMS)
+        ) or not self._secrets:
             return body
         text = _wide_json(body) or body.decode("utf-8", errors="replace")
         if not self.found_in(text):
