@@ -94,7 +94,7 @@ def connection_error(
             f"Request timed out after {timeout}s: {method} {url}", method=method, url=str(url)
         )
     else:
-        text = scrubber.text(_describe(exc))
+        text = _describe(scrubber, exc)
         error = APIConnectionError(
             f"Connection error: {method} {url}: {text}", method=method, url=str(url)
         )
@@ -114,11 +114,17 @@ def never_sent(exc: APIConnectionError) -> bool:
     return bool(exc.__dict__.get("_never_sent"))
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(scrubber: Scrubber, exc: BaseException) -> str:
+    """What went wrong, in one line, without the raw response bytes aiohttp quotes."""
     try:
-        text = str(exc)
+        if isinstance(exc, aiohttp.ClientResponseError):
+            # Its str() repeats the URL and repr()s the parser's message, escaping it once more.
+            text = f"{exc.status}, message={exc.message}"
+        else:
+            text = str(exc)
     except Exception:  # a broken __str__ must not hide the failure itself
         text = ""
+    text = " ".join(scrubber.foreign(text).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

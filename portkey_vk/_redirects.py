@@ -24,6 +24,10 @@ REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 # 307 and 308 keep the method and body by definition; 301/302/303 turn them into a GET, which
 # for a write would silently drop it, so those are followed for GET only.
 _KEEP_METHOD: Final = frozenset({307, 308})
+_REFUSED_HIDDEN: Final = (
+    "Refused a redirect whose Location holds the API key (or another secret of this request), "
+    "in some encoding: {method} {url}"
+)
 
 
 def follow(
@@ -37,19 +41,18 @@ def follow(
     if method != "GET" and status not in _KEEP_METHOD:
         return None
     if scrubber.found_in(location):
-        raise refusal(
-            f"Refused a redirect whose Location holds the API key: {method} {url}", method, url
-        )
+        raise refusal(_REFUSED_HIDDEN.format(method=method, url=url), method, url)
     try:
         target = url.join(URL(location))
     except (ValueError, TypeError) as exc:
         raise refusal(f"Invalid redirect Location from {method} {url}", method, url) from exc
     # yarl decodes what it parses; the decoded parts must be as clean as the raw header.
-    decoded = f"{target.path}?{target.query_string}#{target.fragment}{target.user}{target.host}"
+    decoded = (
+        f"{target.path}?{target.query_string}#{target.fragment}"
+        f"{target.user}:{target.password}@{target.host}"
+    )
     if scrubber.found_in(decoded) or scrubber.found_in(str(target)):
-        raise refusal(
-            f"Refused a redirect whose Location holds the API key: {method} {url}", method, url
-        )
+        raise refusal(_REFUSED_HIDDEN.format(method=method, url=url), method, url)
     if (target.scheme, target.host or "", target.port) != config.origin:
         raise refusal(
             f"Refused to follow a redirect from {url} to another origin "

@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -28,12 +28,26 @@ _REDACTED_BYTES: Final = REDACTED.encode()
 # Secrets shorter than this are too likely to occur by chance in ordinary text to be redacted
 # everywhere (a provider key of "x" would shred every message); real keys are far longer.
 _MIN_SECRET_LENGTH: Final = 6
-# Percent-decoding is applied this many times over: a server may encode twice, and a caller
-# who decodes a URL once more must still not find a key.
-_PERCENT_ROUNDS: Final = 3
+# Decodings are applied on top of each other, in any order, up to this many times: a server may
+# percent-encode twice, or JSON-escape a percent-encoded key, and a caller who decodes once more
+# than the SDK did must still not find a key.
+_DECODE_DEPTH: Final = 4
+# A run of this many characters of a secret in a third-party error message is redacted: such a
+# message quotes raw response bytes cut anywhere (aiohttp cuts a long header line at 100 bytes,
+# and quotes only the part of a line that arrived in the last read).
+_PIECE: Final = 8
 _JSON_ESCAPE: Final = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 _MAX_CHAIN: Final = 8
 _JSON_SIMPLE: Final = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+# A Python bytes literal in an exception message, as written by repr() (b'...' or b"...") or by a
+# repr() of such a message (b\'...\'): raw bytes of the response, dropped from foreign messages.
+_RAW_QUOTE: Final = re.compile(r"""(?<![A-Za-z0-9_])b(\\*)(['"]).*?(?<!\\)\1\2""", re.DOTALL)
+# Where a truncated body may be cut: bytes no encoded form of a secret contains (unless the
+# secret itself does; see Scrubber.cut).
+_SEPARATORS: Final = frozenset(b" \t\r\n\"'<>{}[](),:")
+# How a JSON text in UTF-16 or UTF-32 begins (a BOM, or NULs around the first ASCII character):
+# json.loads() of bytes decodes those, so the key must be looked for in them too.
+_WIDE_BOMS: Final = (b"\xff\xfe", b"\xfe\xff")
 
 
 def redact(text: str, secret: str) -> str:
@@ -51,23 +65,70 @@ def _json_unescape(text: str) -> str:
     return _JSON_ESCAPE.sub(one, text)
 
 
-def _views(text: str) -> list[str]:
-    """The texts ``text`` may turn into through the decodings a reader may apply."""
-    views = [text]
-    if "\\" in text:
-        views.append(_json_unescape(text))
-    if "&" in text:
-        views += [html.unescape(view) for view in views]
+def _encoded(text: str) -> bool:
+    """Whether ``text`` has anything a decoding would change (else its only view is itself)."""
+    return "%" in text or "\\" in text or "&" in text or "\x00" in text
+
+
+def _decodings(text: str) -> Iterator[str]:
     if "%" in text:
-        for view in list(views):
-            current = view
-            for _ in range(_PERCENT_ROUNDS):
-                decoded = unquote(current, errors="replace")
-                if decoded == current:
-                    break
-                views.append(decoded)
-                current = decoded
-    return views
+        yield unquote(text, errors="replace")
+    if "\\" in text:
+        yield _json_unescape(text)
+    if "&" in text:
+        yield html.unescape(text)
+    if "\x00" in text:
+        # UTF-16/32 read as UTF-8: every character followed by NULs, which a terminal hides.
+        yield text.replace("\x00", "")
+
+
+def _views(text: str) -> Iterator[str]:
+    """``text``, then every text up to _DECODE_DEPTH decodings in any order turn it into.
+
+    A generator, so that a search stops at the first view holding a secret; only hashes of the
+    views seen are kept, never the views themselves (a body may be megabytes).
+    """
+    yield text
+    if not _encoded(text):
+        return
+    seen = {hash(text)}
+    frontier = [text]
+    for _ in range(_DECODE_DEPTH):
+        following = []
+        for current in frontier:
+            for decoded in _decodings(current):
+                key = hash(decoded)
+                if key not in seen:
+                    seen.add(key)
+                    yield decoded
+                    if _encoded(decoded):
+                        following.append(decoded)
+        frontier = following
+
+
+def _redact_runs(text: str, pieces: re.Pattern[str]) -> str:
+    """Replace every stretch of ``text`` covered by overlapping matches of ``pieces``."""
+    spans: list[list[int]] = []
+    for match in pieces.finditer(text):
+        start, end = match.start(), match.start() + len(match.group(1))
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], REDACTED]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _wide_json(body: bytes) -> str | None:
+    """``body`` decoded the way json.loads() would decode it, when that is UTF-16 or UTF-32."""
+    encoding = json.detect_encoding(body)
+    if not encoding.startswith("utf-16") and not encoding.startswith("utf-32"):
+        return None
+    return body.decode(encoding, errors="replace")
 
 
 class Scrubber:
@@ -77,7 +138,7 @@ class Scrubber:
     call with text that holds no secret at all, which is what nearly every call sees.
     """
 
-    __slots__ = ("_bytes", "_first", "_secrets")
+    __slots__ = ("_bytes", "_first", "_pieces", "_secrets", "_unsafe")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         unique = {s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET_LENGTH}
@@ -89,6 +150,9 @@ class Scrubber:
         self._bytes: tuple[bytes, ...] = tuple(
             s.encode("utf-8", "surrogatepass") for s in self._secrets
         )
+        # Built on first use: only third-party error messages and cut bodies need them.
+        self._pieces: re.Pattern[str] | None = None
+        self._unsafe: frozenset[int] | None = None
 
     def with_secrets(self, secrets: Iterable[str]) -> Scrubber:
         """Return a scrubber for these secrets as well as this one's."""
@@ -117,9 +181,11 @@ class Scrubber:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        if not ("%" in text or "\\" in text or "&" in text):
+        if not _encoded(text) or not self._secrets:
             return text
-        for view in _views(text)[1:]:
+        views = _views(text)
+        next(views)  # the text itself, already clean
+        for view in views:
             if any(secret in view for secret in self._secrets):
                 cleaned = view
                 for secret in self._secrets:
@@ -128,19 +194,63 @@ class Scrubber:
                 return self.text(cleaned) if self.found_in(cleaned) else cleaned
         return text
 
+    def foreign(self, text: str) -> str:
+        """Scrub the message of a third-party exception (aiohttp's, a decoder's).
+
+        Such a message may quote raw response bytes, and cut them anywhere: a long header line
+        at 100 bytes, a line split across two reads at the read boundary. So quoted bytes
+        literals are dropped, and any run of 8 characters of a secret is redacted as well as a
+        whole one; a server splitting the key at will could otherwise get a different piece of
+        it into each error.
+        """
+        if not self._secrets:
+            return text
+        text = self.text(_RAW_QUOTE.sub("b'...'", text))
+        pieces = self._piece_pattern()
+        for _ in range(_MAX_CHAIN):
+            for view in _views(text):
+                if pieces.search(view):
+                    text = self.text(_redact_runs(view, pieces))
+                    break
+            else:
+                return text
+        return REDACTED
+
+    def _piece_pattern(self) -> re.Pattern[str]:
+        if self._pieces is None:
+            grams = {
+                secret[i : i + _PIECE]
+                for secret in self._secrets
+                for i in range(max(1, len(secret) - _PIECE + 1))
+            }
+            alternatives = "|".join(re.escape(g) for g in sorted(grams, key=len, reverse=True))
+            # A lookahead, so overlapping runs are all found.
+            self._pieces = re.compile(f"(?=({alternatives}))")
+        return self._pieces
+
     def body(self, body: bytes) -> bytes:
         r"""Return a response body with every secret removed; the same object when it had none.
 
-        A plain echo is replaced in place. A JSON-escaped one (the body has a ``\\``) is found in
-        the unescaped text; the body is then decoded, scrubbed and written out again, or
+        A plain echo is replaced in place. An encoded one (the body has a ``%``, ``\``, ``&`` or
+        NUL, or is JSON in UTF-16/32, which json.loads() also reads) is found in the decoded
+        text; the body is then decoded, scrubbed and written out again as UTF-8 JSON, or
         replaced by its scrubbed text if it is not JSON.
         """
+        # find(), not `in`: bytes.__contains__ first tries its argument as an int and raises
+        # and clears a TypeError, which costs more than the search on a body of this size.
         for raw in self._bytes:
-            if raw in body:
+            if body.find(raw) != -1:
                 body = body.replace(raw, _REDACTED_BYTES)
-        if not (b"\\" in body or b"%" in body or b"&" in body) or not self._secrets:
+        find = body.find
+        if (
+            find(b"\\") == -1
+            and find(b"%") == -1
+            and find(b"&") == -1
+            and find(b"\x00") == -1
+            and not body.startswith(_WIDE_BOMS)
+        ) or not self._secrets:
             return body
-        text = body.decode("utf-8", errors="replace")
+        text = _wide_json(body) or body.decode("utf-8", errors="replace")
         if not self.found_in(text):
             return body
         try:
@@ -148,6 +258,21 @@ class Scrubber:
         except (ValueError, RecursionError):
             return self.text(text).encode()
         return json.dumps(self.tree(data), ensure_ascii=False).encode()
+
+    def cut(self, body: bytes) -> bytes:
+        """Return a prefix of a body truncated at a read limit, cut where no secret can straddle.
+
+        The limit may fall inside an echoed secret, leaving a piece of it that no search for
+        the whole secret would find. So the body is cut back to its last separator (space,
+        quote, bracket, comma, colon...), which neither a secret nor any of its encoded forms
+        contains; the rest, whole secrets only, is then scrubbed as usual.
+        """
+        if not self._secrets:
+            return body
+        if self._unsafe is None:
+            self._unsafe = frozenset(b for raw in self._bytes for b in raw)
+        last = max((body.rfind(bytes((b,))) for b in _SEPARATORS - self._unsafe), default=-1)
+        return body[: last + 1]
 
     def tree(self, data: Any) -> Any:
         """Return decoded JSON ``data`` with every string (keys too) scrubbed."""
@@ -285,7 +410,7 @@ class UnderlyingError(Exception):
             message = str(exc)
         except Exception:  # a hostile __str__ must not break error reporting
             message = ""
-        stand_in = cls(name, scrubber.text(message))
+        stand_in = cls(name, scrubber.foreign(message))
         stand_in.__suppress_context__ = exc.__suppress_context__
         stand_in.__traceback__ = None
         if depth >= _MAX_CHAIN:

@@ -57,6 +57,9 @@ ERROR_BODY_LIMIT: Final = 64 * 1024
 _URL_CACHE_SIZE: Final = 256
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
 _DROPPED: Final = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+# An attempt starting with less than its full timeout left (less this much) is a request sent
+# again within the same attempt, and gets only what remains.
+_DEADLINE_SLACK: Final = 0.001
 
 # Sessions abandoned in a forked child: they belong to the parent's event loop, so closing them
 # here would touch the parent's (shared) epoll set. Holding them keeps their __del__ from warning.
@@ -185,6 +188,55 @@ def _proxy_for(url: URL) -> tuple[str | None, dict[str, str] | None]:
     return str(proxy_url), headers
 
 
+async def _discard(session: aiohttp.ClientSession) -> None:
+    """Close a session whose event loop has already closed, without touching that loop.
+
+    Neither aiohttp nor asyncio can do it: aiohttp's ``BaseConnector._close`` returns early once
+    its loop is closed (it only marks itself closed), and an asyncio transport's ``close()`` or
+    ``abort()`` ends by scheduling ``connection_lost`` on its loop, which raises
+    ``RuntimeError`` on a closed one before the socket is closed. Left alone, every pooled
+    socket stays open until the garbage collector finds its transport, which then prints a
+    ResourceWarning ("unclosed transport", and aiohttp's "Unclosed connector" for a connector
+    never closed), once per loop the client outlived. So each connection is aborted (which
+    marks it closing, and an SSL transport closed) and its socket closed here, by hand: the one
+    step of ``connection_lost`` that matters, since no callback can run on a closed loop.
+    """
+    connector = session.connector
+    session.detach()
+    if connector is None:
+        return
+    protocols = [proto for conns in getattr(connector, "_conns", {}).values() for proto, _ in conns]
+    protocols += list(getattr(connector, "_acquired", ()))
+    for proto in protocols:
+        _close_socket(getattr(proto, "transport", None))
+    with contextlib.suppress(Exception):
+        # Only marks the connector closed (its loop is closed), so its __del__ stays quiet.
+        await connector.close()
+
+
+def _close_socket(transport: asyncio.BaseTransport | None) -> None:
+    """Abort ``transport`` of a closed loop and close the socket under it (see _discard)."""
+    if transport is None:
+        return
+    # Both raise RuntimeError (the loop is closed) once they reach the loop, but not before
+    # marking the transport closed: close() does so first on every Python (3.10's SSL abort()
+    # only after), abort() drops what is left to write.
+    with contextlib.suppress(Exception):
+        transport.close()
+    with contextlib.suppress(Exception):
+        transport.abort()  # type: ignore[attr-defined]
+    # An SSL transport wraps the selector transport that owns the socket.
+    ssl_protocol = getattr(transport, "_ssl_protocol", None)
+    raw = getattr(ssl_protocol, "_transport", None) if ssl_protocol is not None else transport
+    sock = getattr(raw, "_sock", None)
+    if sock is None:  # not asyncio's selector transport (uvloop), or already closed
+        return
+    sock.close()
+    # What the transport's own connection_lost step does last; its __del__ then has no socket
+    # left to warn about.
+    raw._sock = None  # type: ignore[union-attr]
+
+
 class AsyncTransport:
     """Owns the connection pool shared by a client and its ``with_options`` copies.
 
@@ -255,13 +307,8 @@ class AsyncTransport:
                 "(the sync facade) from threads."
             )
         else:
-            # Its loop ended without close(): recover, closing what can still be closed. The
-            # old loop's sockets can only be reclaimed by the garbage collector now.
-            connector = session.connector
-            session.detach()
-            if connector is not None:
-                with contextlib.suppress(Exception):
-                    await connector.close()
+            # Its loop ended without close(): recover, closing its sockets by hand.
+            await _discard(session)
         self._session = None
 
     async def aclose(self) -> None:
@@ -284,7 +331,7 @@ class AsyncTransport:
             future = asyncio.run_coroutine_threadsafe(session.close(), self._loop)
             await asyncio.wrap_future(future)
         else:
-            session.detach()
+            await _discard(session)
 
     def connection_count(self) -> int:
         """Open TCP connections in the pool (idle plus in use); for tests and diagnostics."""
@@ -387,15 +434,15 @@ class AsyncTransport:
         client_timeout = req.client_timeout
         started = time.monotonic()
         for hop in range(MAX_REDIRECTS + 1):
-            if hop:
-                # Every hop shares the attempt's deadline: a slow redirect chain must not get
-                # a fresh timeout per hop.
-                remaining = deadline - time.monotonic()
+            remaining = deadline - (time.monotonic() if hop else started)
+            if hop or remaining < req.timeout - _DEADLINE_SLACK:
+                # Every hop shares the attempt's deadline, and so does a request sent again at
+                # once after a dropped connection: a slow redirect chain or a late drop must
+                # not get a fresh timeout.
                 if remaining <= 0:
                     raise scrubber.exception(
                         APITimeoutError(
-                            f"Request timed out after {req.timeout}s (following redirects): "
-                            f"{method} {target}",
+                            f"Request timed out after {req.timeout}s: {method} {target}",
                             method=method,
                             url=str(target),
                         )
@@ -431,6 +478,9 @@ class AsyncTransport:
                             raw = await _read_capped(resp, config.max_response_bytes)
                     else:
                         raw = await _read_capped(resp, ERROR_BODY_LIMIT, truncate=True)
+                        if len(raw) > ERROR_BODY_LIMIT:
+                            # Cut where no echoed secret can straddle the limit.
+                            raw = scrubber.cut(raw[:ERROR_BODY_LIMIT])
             except asyncio.CancelledError:
                 raise
             except _TooLarge as exc:
@@ -510,8 +560,9 @@ async def _read_capped(
 ) -> bytes:
     """Read the (decompressed) body, never holding more than ``limit`` bytes of it.
 
-    With ``truncate`` the first ``limit`` bytes are returned and the rest left unread (the
-    connection is then closed rather than reused); otherwise a larger body raises _TooLarge.
+    With ``truncate`` a larger body is cut: its first ``limit + 1`` bytes are returned (one more
+    than the limit, so the caller knows) and the rest left unread (the connection is then
+    closed rather than reused); otherwise a larger body raises _TooLarge.
     """
     length = resp.content_length
     if length is not None and length <= limit and "Content-Encoding" not in resp.headers:
@@ -532,7 +583,7 @@ async def _read_capped(
         size += len(chunk)
         if size > limit:
             if truncate:
-                chunks.append(chunk[: len(chunk) - (size - limit)])
+                chunks.append(chunk[: len(chunk) - (size - limit) + 1])
                 return b"".join(chunks)
             raise _TooLarge(size)
         chunks.append(chunk)

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
+import itertools
 import json
 import socket
 import ssl as _ssl
 import struct
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+import zlib
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -41,13 +44,21 @@ __all__ = [
     "async_test",
     "client_for",
     "close_mid_body",
+    "compressed_size",
+    "compression_bomb",
+    "declared",
+    "delayed",
+    "echo_body",
     "echo_key",
+    "endless_chunked",
     "hang",
+    "in_pieces",
     "ok",
     "raw",
     "reset",
     "respond",
     "stall_after_headers",
+    "stream",
 ]
 
 API_KEY = "pk-hostile-SECRET-5f3c9a1e7d"
@@ -65,13 +76,14 @@ _T = TypeVar("_T")
 
 @attrs.frozen
 class Request:
-    """What the server read: request line, headers (lower-cased names), arrival time."""
+    """What the server read: request line, headers (lower-cased names), arrival time, body."""
 
     method: str
     target: str
     headers: Mapping[str, str]
     connection: int
     at: float
+    body: bytes = b""
 
 
 Behaviour = Callable[[asyncio.StreamWriter, Request, asyncio.Event], Awaitable[bool]]
@@ -143,6 +155,136 @@ def raw(data: bytes, *, keep_open: bool = False) -> Behaviour:
         return False
 
     return behaviour
+
+
+def echo_body(status: int = 400) -> Behaviour:
+    """Answer with the request's body inside the error message, as a careless server might."""
+
+    async def behaviour(writer: asyncio.StreamWriter, req: Request, stop: asyncio.Event) -> bool:
+        sent = req.body.decode("utf-8", errors="replace")
+        body = {"message": f"invalid request: {sent}", "request": json.loads(req.body or b"null")}
+        return await respond(status, body)(writer, req, stop)
+
+    return behaviour
+
+
+def delayed(seconds: float, then: Behaviour) -> Behaviour:
+    """Wait ``seconds`` (less if the server stops), then behave as ``then``."""
+
+    async def behaviour(writer: asyncio.StreamWriter, req: Request, stop: asyncio.Event) -> bool:
+        with contextlib.suppress(asyncio.TimeoutError):  # not the builtin on 3.10
+            await asyncio.wait_for(stop.wait(), seconds)
+        if stop.is_set():
+            return False
+        return await then(writer, req, stop)
+
+    return behaviour
+
+
+def in_pieces(*pieces: bytes, pause: float = 0.05) -> Behaviour:
+    """Send ``pieces`` as separate TCP writes with a pause between them, then close.
+
+    aiohttp quotes, in a parse error, only the part of a line that arrived in its last read:
+    this decides where that quote starts.
+    """
+
+    async def behaviour(writer: asyncio.StreamWriter, _: Request, __: asyncio.Event) -> bool:
+        for index, piece in enumerate(pieces):
+            if index:
+                await asyncio.sleep(pause)
+            writer.write(piece)
+            await writer.drain()
+        return False
+
+    return behaviour
+
+
+def stream(head: bytes, pieces: Iterable[bytes], tail: bytes = b"") -> Behaviour:
+    """Send ``head``, then ``pieces`` one by one as the client reads them, then ``tail``.
+
+    Stops quietly when the client goes away (it is expected to stop reading at its limit).
+    """
+
+    async def behaviour(writer: asyncio.StreamWriter, _: Request, __: asyncio.Event) -> bool:
+        with contextlib.suppress(OSError):
+            writer.write(head)
+            for piece in pieces:
+                writer.write(piece)
+                await writer.drain()
+            writer.write(tail)
+            await writer.drain()
+        return False
+
+    return behaviour
+
+
+def declared(
+    length: int, status: int = 200, *, content_type: str = "application/json", fill: bytes = b"x"
+) -> Behaviour:
+    """Declare a ``Content-Length`` of ``length`` and send that many ``fill`` bytes (lazily)."""
+    piece = fill * (65536 // len(fill))
+
+    def pieces() -> Iterator[bytes]:
+        sent = 0
+        while sent < length:
+            yield piece[: length - sent]
+            sent += len(piece)
+
+    return stream(_head(status, {"Content-Type": content_type}, length), pieces())
+
+
+def endless_chunked(status: int = 200, *, fill: bytes = b"a") -> Behaviour:
+    """A chunked answer that never ends: 64 KiB chunks for as long as the client reads."""
+    chunk = b"10000\r\n" + (fill * (65536 // len(fill) + 1))[:65536] + b"\r\n"
+    head = _head(status, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}, None)
+    return stream(head, itertools.repeat(chunk))
+
+
+@functools.cache
+def _bomb(encoding: str, mebibytes: int) -> tuple[bytes, list[bytes], bytes]:
+    """A ``gzip`` or ``deflate`` stream of ``mebibytes`` MiB of zeros, built in about a second.
+
+    Compressing 1 GiB takes zlib 10 s; but after a full flush the compressor starts afresh, so
+    every further MiB of zeros compresses to the same bytes: two are made and the second
+    repeated. Only the trailer's checksum needs the whole GiB (a CRC-32 or Adler-32 of zeros).
+    """
+    zeros = bytes(1 << 20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+    again = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+    pieces = [first, *[again] * (mebibytes - 1), deflate.flush(zlib.Z_FINISH)]
+    if encoding == "gzip":
+        crc = 0
+        for _ in range(mebibytes):
+            crc = zlib.crc32(zeros, crc)
+        head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+        tail = struct.pack("<II", crc, (mebibytes << 20) & 0xFFFFFFFF)
+    else:
+        adler = 1
+        for _ in range(mebibytes):
+            adler = zlib.adler32(zeros, adler)
+        head, tail = b"\x78\xda", struct.pack(">I", adler)
+    return head, pieces, tail
+
+
+def compression_bomb(
+    encoding: str = "gzip", mebibytes: int = 1024, *, status: int = 200, declare: bool = True
+) -> Behaviour:
+    """A ``Content-Encoding: gzip`` (or ``deflate``) answer that inflates to ``mebibytes`` MiB.
+
+    1 GiB of zeros is about 1 MB compressed; the ``Content-Length`` declared (unless
+    ``declare`` is false: then the answer ends when the connection closes) is that small size.
+    """
+    head, pieces, tail = _bomb(encoding, mebibytes)
+    size = len(head) + sum(map(len, pieces)) + len(tail)
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    return stream(_head(status, headers, size if declare else None) + head, pieces, tail)
+
+
+def compressed_size(encoding: str = "gzip", mebibytes: int = 1024) -> int:
+    """How many bytes :func:`compression_bomb` sends on the wire."""
+    head, pieces, tail = _bomb(encoding, mebibytes)
+    return len(head) + sum(map(len, pieces)) + len(tail)
 
 
 def reset() -> Behaviour:
@@ -222,7 +364,14 @@ class HostileServer:
                     if ":" in line:
                         name, value = line.split(":", 1)
                         headers[name.strip().lower()] = value.strip()
-                request = Request(method, target, headers, conn, time.monotonic())
+                body = b""
+                length = int(headers.get("content-length", "0") or "0")
+                if length:
+                    try:
+                        body = await reader.readexactly(length)
+                    except (asyncio.IncompleteReadError, OSError):
+                        return
+                request = Request(method, target, headers, conn, time.monotonic(), body)
                 self.requests.append(request)
                 behaviour = self.script.popleft() if self.script else self.default
                 try:
@@ -322,9 +471,10 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 def client_for(base_url: str, **options: Any) -> AsyncPortkey:
     """An AsyncPortkey with test-friendly defaults: short timeout, no retries."""
+    options.setdefault("api_key", API_KEY)
     options.setdefault("timeout", 2.0)
     options.setdefault("max_retries", 0)
-    return AsyncPortkey(api_key=API_KEY, base_url=base_url, **options)
+    return AsyncPortkey(base_url=base_url, **options)
 
 
 def assert_pool_clean(client: AsyncPortkey) -> None:
