@@ -173,38 +173,57 @@ def _bounded(text: str) -> str:
 # to_dict, json.dumps) meets a depth the interpreter cannot follow.
 
 
+# The leaves that need no look: for a container holding only these, one C-level pass
+# (set(map(type, ...))) replaces a Python loop over its items.
+_PLAIN: Final = frozenset({str, int, bool, type(None)})
+
+
 def within_limits(value: object, depth_limit: int = MAX_DEPTH) -> bool:
     """Whether ``value`` holds no NaN or infinite float and nests at most ``depth_limit`` deep.
 
     Dicts, lists and tuples (and their subclasses) are walked; a container at the top counts as
     depth 1. Iterative, level by level: a recursive walk is what the limit protects from.
     """
-    level: list[Any] = [value]
-    depth = 1
-    while True:
+    kind = type(value)
+    # The shapes free-form values nearly always have cost one test, or one C-level pass.
+    if kind in _PLAIN:
+        return True
+    if kind is dict and set(map(type, value.values())) <= _PLAIN:  # type: ignore[attr-defined]
+        return depth_limit >= 1
+    return _walk([value], depth_limit)
+
+
+def _walk(level: list[Any], depth_limit: int) -> bool:
+    depth = 0
+    while level:
+        depth += 1
         below: list[Any] = []
         for item in level:
             kind = type(item)
-            # The common leaves first: each test is one pointer comparison.
-            if kind is str or kind is int or item is None or kind is bool:
+            if kind in _PLAIN:
                 continue
-            if kind is dict or kind is list or kind is tuple:
-                if depth > depth_limit:
-                    return False
-                below.extend(item.values() if kind is dict else item)
+            if kind is dict:
+                children = item.values()
+            elif kind is list or kind is tuple:
+                children = item
             elif kind is float:
                 if not -_INF < item < _INF:
                     return False
-            elif isinstance(item, dict | list | tuple):  # a caller's subclass
-                if depth > depth_limit:
-                    return False
-                below.extend(item.values() if isinstance(item, dict) else item)
+                continue
+            elif isinstance(item, dict):  # a caller's subclass
+                children = item.values()
+            elif isinstance(item, list | tuple):
+                children = item
             elif isinstance(item, float) and not -_INF < item < _INF:
                 return False
-        if not below:
-            return True
+            else:
+                continue
+            if depth > depth_limit:
+                return False
+            if not set(map(type, children)) <= _PLAIN:
+                below.extend(children)
         level = below
-        depth += 1
+    return True
 
 
 def limits_problem(

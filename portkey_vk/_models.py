@@ -129,9 +129,14 @@ class _Model:
     def from_dict(cls: type[_M], data: Mapping[str, Any]) -> _M:
         """Build an instance from a JSON-like dict (as the API returns it).
 
+        The same rules apply as to an answer from the API: no number may be NaN or infinite,
+        anywhere (also inside ``model_config``, ``tags`` or keys the model does not know), so a
+        model always equals itself and ``to_dict()`` is always valid JSON; and those free-form
+        values may nest at most 128 levels deep.
+
         Raises:
-            APIResponseValidationError: a known field has the wrong type; the message names
-                the field path.
+            APIResponseValidationError: a known field has the wrong type, or a value breaks the
+                rules above; the message names the field path (``$.model_config['a'][0]``).
         """
         from portkey_vk._fast_structure import structure  # noqa: PLC0415 - it imports this module
 

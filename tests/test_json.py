@@ -9,6 +9,7 @@ nothing at all, a byte order mark, a number of 5,000 digits. Each ends in ``JSON
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from portkey_vk import InternalServerError
 from portkey_vk._errors import parse_error_body
-from portkey_vk._json import JSONDecodeFailure, decode
+from portkey_vk._json import JSONDecodeFailure, decode, limits_problem, within_limits
 from portkey_vk.testing import FakePortkey
 from tests.conftest import Surface
 
@@ -257,3 +258,32 @@ def test_a_5xx_with_such_a_body_every_time_is_an_internal_server_error(
     assert len(fake.requests) == 3
     assert isinstance(info.value.body, str)
     assert len(info.value.message) <= 200
+
+
+_free_form = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=3)
+    | st.sampled_from([float("nan"), float("inf"), -float("inf")]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_free_form, depth_limit=st.integers(min_value=0, max_value=4))
+def test_the_quick_check_and_the_one_that_explains_agree(value: Any, depth_limit: int) -> None:
+    problem = limits_problem(value, depth_limit)
+    assert within_limits(value, depth_limit) is (problem is None)
+    if problem is not None:
+        # The path leads to the offending value.
+        node = value
+        for step in problem[0]:
+            node = node[step]
+        assert isinstance(node, dict | list | tuple) or not math.isfinite(node)

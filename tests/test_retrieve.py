@@ -483,3 +483,25 @@ def test_unknown_status_without_a_body_gets_a_generic_message(
         client.retrieve("k")
     assert type(info.value) is APIStatusError
     assert info.value.message == "HTTP error"
+
+
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"reset_usage": float("nan")}, "$.reset_usage"),
+        ({"reset_usage": float("inf")}, "$.reset_usage"),
+        ({"usage_limits": {"credit_limit": float("-inf")}}, "$.usage_limits.credit_limit"),
+        ({"model_config": {"weights": [0.5, float("nan")]}}, "$.model_config['weights'][1]"),
+        ({"tags": {"score": float("nan")}}, "$.tags['score']"),
+        ({"shadow_field": float("inf")}, "$.shadow_field"),
+    ],
+)
+def test_an_answer_with_nan_or_infinity_is_refused_naming_the_field(
+    fake: FakePortkey, client: Surface, fields: dict[str, object], path: str
+) -> None:
+    # json.dumps writes the NaN/Infinity literals a JavaScript-ish server might send.
+    fake.fail_next(200, body=json.dumps({"slug": "vk", **fields}))
+    with pytest.raises(APIResponseValidationError) as info:
+        client.retrieve("vk")
+    assert path in info.value.message
+    assert len(fake.requests) == 1
