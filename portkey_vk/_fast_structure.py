@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 
-from portkey_vk._json import MAX_DEPTH, within_limits
+from portkey_vk._json import MAX_DEPTH, container_within_limits, within_limits
 from portkey_vk._models import OpenEnum, RateLimit, SecretMapping, UsageLimits, VirtualKey
 
 __all__ = ["FAST", "structure"]
@@ -64,7 +64,11 @@ def _field_code(var: str, tp: object, ns: dict[str, Any]) -> list[str] | None:
     if inner is None:
         if tp is Any:
             # Free-form: finite numbers only, nested at most MAX_DEPTH (see _json.within_limits).
-            return [f"if {var} is not None and not _within({var}): raise _NotFast"]
+            return [
+                f"if type({var}) is dict or type({var}) is list:",
+                f"    if not _container_within({var}, _MAX_DEPTH): raise _NotFast",
+                f"elif {var} is not None and not _within({var}): raise _NotFast",
+            ]
         return None
     not_none = f"{var} is not None"
     # Type first: a present value of the right type, the common case, then costs one test.
@@ -93,7 +97,7 @@ def _field_code(var: str, tp: object, ns: dict[str, Any]) -> list[str] | None:
     if inner == Mapping[str, Any]:
         return [
             f"if type({var}) is dict:",
-            f"    if {var} and not _within({var}): raise _NotFast",
+            f"    if {var} and not _container_within({var}, _MAX_DEPTH): raise _NotFast",
             f"elif {not_none}: raise _NotFast",
         ]
     if isinstance(inner, type) and issubclass(inner, OpenEnum):
@@ -146,7 +150,10 @@ def _compile(cls: type[Any]) -> None:
         "_UTC": timezone.utc,
         "_INF": float("inf"),
         "_NEG_INF": float("-inf"),
+        # A RecursionError (a caller whose stack is nearly full) declines like any other error.
+        "_container_within": container_within_limits,
         "_within": within_limits,
+        "_MAX_DEPTH": MAX_DEPTH,
         # One level more: the unknown keys' dict is ours, not part of any value's nesting.
         "_EXTRA_DEPTH": MAX_DEPTH + 1,
         "cls": cls,
@@ -171,7 +178,7 @@ def _compile(cls: type[Any]) -> None:
     # Unknown keys are kept in `extra`, exactly as the detailed path collects them.
     lines += [
         "    extra = {} if o.keys() <= known else {k: x for k, x in o.items() if k not in known}",
-        "    if extra and not _within(extra, _EXTRA_DEPTH): raise _NotFast",
+        "    if extra and not _container_within(extra, _EXTRA_DEPTH): raise _NotFast",
     ]
     if _plain_slots(cls):
         # Nothing runs in __init__ but one frozen setattr per field; the slots' own setters do

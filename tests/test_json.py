@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 
 from portkey_vk import InternalServerError
 from portkey_vk._errors import parse_error_body
-from portkey_vk._json import JSONDecodeFailure, decode, limits_problem, within_limits
+from portkey_vk._json import (
+    MAX_DEPTH,
+    JSONDecodeFailure,
+    decode,
+    limits_problem,
+    within_limits,
+)
 from portkey_vk.testing import FakePortkey
 from tests.conftest import Surface
 
@@ -287,3 +293,26 @@ def test_the_quick_check_and_the_one_that_explains_agree(value: Any, depth_limit
         for step in problem[0]:
             node = node[step]
         assert isinstance(node, dict | list | tuple) or not math.isfinite(node)
+
+
+def _nested(depth: int, leaf: object = 1) -> object:
+    value = leaf
+    for level in range(depth):
+        value = {"k": value} if level % 2 else [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (_nested(MAX_DEPTH), True),
+        (_nested(MAX_DEPTH + 1), False),
+        (_nested(MAX_DEPTH - 1, float("nan")), False),
+        (_nested(MAX_DEPTH - 1, (1, 2)), True),
+    ],
+    ids=["at-the-limit", "one-deeper", "nan-deep-down", "tuple-deep-down"],
+)
+def test_the_limits_hold_on_a_nearly_full_stack(value: object, expected: bool) -> None:
+    # The quick walk recurses; with too few frames left it must still answer, the same way.
+    assert within_limits(value) is expected
+    assert _near_the_recursion_limit(lambda: within_limits(value), margin=20) is expected
