@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portkey_vk import InternalServerError
+from portkey_vk import APIResponseValidationError, InternalServerError, VirtualKey
 from portkey_vk._errors import parse_error_body
 from portkey_vk._json import (
     MAX_DEPTH,
@@ -316,3 +316,44 @@ def test_the_limits_hold_on_a_nearly_full_stack(value: object, expected: bool) -
     # The quick walk recurses; with too few frames left it must still answer, the same way.
     assert within_limits(value) is expected
     assert _near_the_recursion_limit(lambda: within_limits(value), margin=20) is expected
+
+
+class _Dict(dict):  # type: ignore[type-arg]
+    pass
+
+
+class _List(list):  # type: ignore[type-arg]
+    pass
+
+
+class _Float(float):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (_Dict(a=[1, "x"]), True),
+        (_Dict(a=[1, _Float("nan")]), False),
+        (_List([_Dict(a=(1, 2.5))]), True),
+        (_List([(_Float("-inf"),)]), False),
+        ((1, [2, {"a": _Float("inf")}]), False),
+        (_Float(2.5), True),
+        (_Float("nan"), False),
+        (_List([_nested(MAX_DEPTH)]), False),
+        (_Dict(a=_nested(MAX_DEPTH - 1)), True),
+        ({1, 2}, True),  # not JSON, not walked: to_dict and == do not recurse into it either
+    ],
+)
+def test_a_caller_s_subclasses_are_walked_like_the_builtins(value: object, expected: bool) -> None:
+    assert within_limits(value) is expected
+    assert (limits_problem(value) is None) is expected
+
+
+def test_a_long_key_is_cut_in_the_path_of_an_error() -> None:
+    long_key = "k" * 10_000
+    for payload in ({long_key: float("nan")}, {"model_config": {long_key: [float("inf")]}}):
+        with pytest.raises(APIResponseValidationError) as info:
+            VirtualKey.from_dict(payload)
+        assert "k" * 40 + "..." in info.value.message
+        assert len(info.value.message) < 300
