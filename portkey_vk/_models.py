@@ -103,7 +103,7 @@ def _pseudo_member(cls: type[_E], value: str) -> _E:
         if len(kept) >= _PSEUDO_KEPT:
             oldest = next(iter(kept))
             del kept[oldest]
-            del table[oldest]
+            table.pop(oldest, None)
         kept[value] = member
         table[value] = member
     return member
