@@ -7,9 +7,11 @@ so the hot path only looks values up.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import platform
+import re
 import ssl as _ssl
 from collections.abc import Mapping
 from typing import Final
@@ -55,18 +57,76 @@ USER_AGENT: Final = (
 SSLOption = _ssl.SSLContext | bool | None
 
 
+# RFC 9110 section 5.6.2: a field name is a token. aiohttp sends any name it is given and only
+# refuses CR, LF and NUL, when the request is already being written.
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# What a field value may not hold: C0 controls but HTAB, DEL, C1 controls (RFC 9110 section
+# 5.5), and lone surrogates, which have no UTF-8 form for aiohttp to write.
+_BAD_VALUE_CHAR: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+# An API key is printable ASCII without spaces: anything else is a copy-paste accident (a
+# newline, a no-break or zero-width space, a curly quote) that the server would refuse anyway.
+_BAD_KEY_CHAR: Final = re.compile("[^\x21-\x7e]")
+# C0, DEL, C1 and lone surrogates: a URL holding one is a mistake, and yarl may drop it silently.
+_BAD_URL_CHAR: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# A DNS name as a resolver will take it: labels of letters, digits, "-" and "_" (Docker and
+# Kubernetes service names), 1-63 characters, 253 in all; IDNA names arrive here as xn-- labels.
+_HOST_LABEL: Final = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_MAX_SHOWN: Final = 40
+
+
+def _describe_char(ch: str) -> str:
+    code = ord(ch)
+    if ch in "\r\n":
+        kind = "a line break"
+    elif code < 0x20 or 0x7F <= code <= 0x9F:
+        kind = "a control character"
+    elif 0xD800 <= code <= 0xDFFF:
+        kind = "a lone surrogate"
+    elif ch.isspace():
+        kind = "a space"
+    else:
+        kind = "a non-ASCII character"
+    return f"{kind} (U+{code:04X})"
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return True
+    name = host[:-1] if host.endswith(".") else host
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _shown(text: str) -> str:
+    """``repr`` of caller input for an error message, cut to a bounded length."""
+    return repr(text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "...")
+
+
 def _reject_control_chars(value: str, what: str) -> None:
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise PortkeyError(f"{what} contains control characters")
+    bad = _BAD_URL_CHAR.search(value)
+    if bad is not None:
+        raise PortkeyError(
+            f"{what} must not contain control characters; it has {_describe_char(bad.group())}"
+        )
 
 
 def validate_timeout(timeout: object, what: str = "timeout") -> float:
-    """Return ``timeout`` as a positive, finite float, or raise ``ValueError``."""
+    """Return ``timeout`` as a positive, finite float, or raise ``ValueError``/``TypeError``.
+
+    An int too large for a float (``10**400``) is a ``ValueError`` too, not an ``OverflowError``.
+    """
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise TypeError(f"{what} must be a number of seconds, got {type(timeout).__name__}")
-    if not math.isfinite(timeout) or timeout <= 0:
+    try:
+        seconds = float(timeout)
+    except OverflowError:
+        raise ValueError(f"{what} is too large: {_shown(str(timeout))} seconds") from None
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{what} must be a positive, finite number of seconds, got {timeout!r}")
-    return float(timeout)
+    return seconds
 
 
 def _validate_max_retries(max_retries: object) -> int:
@@ -80,6 +140,11 @@ def _validate_max_retries(max_retries: object) -> int:
 def validate_headers(headers: Mapping[str, str] | None, what: str) -> dict[str, str]:
     """Return a plain dict copy of ``headers``, refusing what HTTP cannot carry.
 
+    A name must be an RFC 9110 token (letters, digits and ``!#$%&'*+-.^_`|~``). A value may hold
+    any character but control characters (C0 other than tab, DEL, C1) and lone surrogates;
+    characters beyond ASCII are sent as UTF-8, as aiohttp writes them. Values are never quoted
+    in the error, since they may be credentials.
+
     The API key header is refused too: a key smuggled in as a header would escape the scrubbing
     and origin checks that guard the client's own ``api_key``.
     """
@@ -90,11 +155,19 @@ def validate_headers(headers: Mapping[str, str] | None, what: str) -> dict[str, 
     out: dict[str, str] = {}
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
-            raise TypeError(f"{what} must map str to str, got {name!r}: {type(value).__name__}")
-        if not name or any(ch in name for ch in " \t\r\n:"):
-            raise ValueError(f"{what} has an invalid header name {name!r}")
-        if any(ch in value for ch in "\r\n\x00"):
-            raise ValueError(f"{what} header {name!r} has a line break or NUL in its value")
+            raise TypeError(
+                f"{what} must map str to str, got {type(name).__name__}: {type(value).__name__}"
+            )
+        if _TOKEN.fullmatch(name) is None:
+            raise ValueError(
+                f"{what} has an invalid header name {_shown(name)}: a name is letters, digits "
+                "and !#$%&'*+-.^_`|~ only"
+            )
+        bad = _BAD_VALUE_CHAR.search(value)
+        if bad is not None:
+            raise ValueError(
+                f"{what} header {name!r} has {_describe_char(bad.group())} in its value"
+            )
         if name.lower() == API_KEY_HEADER:
             raise PortkeyError(f"Pass the API key as api_key, not as a {API_KEY_HEADER} header")
         out[name] = value
@@ -110,10 +183,16 @@ def _resolve_api_key(api_key: str | None) -> str:
         raise PortkeyError(
             f"No Portkey API key: pass api_key=... or set the {API_KEY_ENV} environment variable."
         )
-    if any(ch in api_key for ch in "\r\n\x00"):
-        # Never echo the key itself, even in this message.
-        raise PortkeyError("The Portkey API key contains a line break or NUL character.")
-    return api_key.strip()
+    api_key = api_key.strip()
+    bad = _BAD_KEY_CHAR.search(api_key)
+    if bad is not None:
+        # Never echo the key itself, even in this message: only the kind of the character that
+        # cannot belong to any key, and its code point.
+        raise PortkeyError(
+            f"The Portkey API key contains {_describe_char(bad.group())}; a key is printable "
+            "ASCII without spaces (check for a stray line break or a pasted quote)."
+        )
+    return api_key
 
 
 def _resolve_base_url(base_url: str | None) -> URL:
@@ -133,6 +212,11 @@ def _resolve_base_url(base_url: str | None) -> URL:
         )
     if not url.host:
         raise PortkeyError(f"base_url has no host: {raw!r}")
+    # Found here rather than by the resolver, after every retry, as a connection error.
+    if not _valid_host(url.raw_host or ""):
+        raise PortkeyError(f"base_url has an invalid host name: {_shown(url.host)}")
+    if url.explicit_port == 0:
+        raise PortkeyError("base_url has port 0, which nothing can listen on")
     if url.user or url.password:
         raise PortkeyError("base_url must not carry credentials; pass the API key as api_key")
     if url.query_string or url.fragment:

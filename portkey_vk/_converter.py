@@ -17,10 +17,16 @@ from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
-from cattrs.errors import IterableValidationError, IterableValidationNote
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 from cattrs.gen import make_dict_structure_fn, override
 
 from portkey_vk._errors import APIResponseValidationError
+from portkey_vk._json import MAX_DEPTH, limits_problem, within_limits
 from portkey_vk._models import Model, OpenEnum
 
 __all__ = ["converter", "parse_datetime", "structure", "unstructure"]
@@ -48,14 +54,25 @@ def _structure_str(value: object, _: object) -> str:
 def _structure_int(value: object, _: object) -> int:
     if type(value) is int:
         return value
-    if type(value) is float and value.is_integer():
-        return int(value)
+    if type(value) is float:
+        if value.is_integer():
+            return int(value)
+        # The value itself says more than "float", and NaN or inf lands here too.
+        raise ValueError(f"expected an integer, got {value!r}")
     raise TypeError(f"expected an integer, got {type(value).__name__}")
 
 
+_INF: Final = float("inf")
+
+
 def _structure_float(value: object, _: object) -> float:
-    if type(value) is int or type(value) is float:
+    if type(value) is int:
         return value
+    if type(value) is float:
+        # NaN would make the model unequal to itself, and neither NaN nor inf is JSON.
+        if -_INF < value < _INF:
+            return value
+        raise ValueError(f"expected a finite number, got {value!r}")
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
@@ -67,12 +84,66 @@ def _structure_bool(value: object, _: object) -> bool:
 
 def _structure_mapping(value: object, _: object) -> Mapping[str, Any]:
     if type(value) is dict:
+        _check_free_form(value)
         return value
     raise TypeError(f"expected an object, got {type(value).__name__}")
 
 
 def _structure_any(value: object, _: object) -> object:
+    _check_free_form(value)
     return value
+
+
+def _pass_through(value: object, _: object) -> object:
+    return value
+
+
+# -- free-form values -------------------------------------------------------------------------
+# model_config, tags and unknown keys hold any JSON value, and from_dict() may be handed a
+# caller's dict that no JSON parser produced: the same rules as _json.decode apply (finite
+# numbers only) plus a depth bound, and the error names the path down to the bad value.
+
+# Path steps shown in a message; a depth error's path would otherwise be 128 steps long.
+_PATH_SHOWN: Final = 8
+_KEY_SHOWN: Final = 40
+
+
+def _check_free_form(value: object, depth_limit: int = MAX_DEPTH) -> None:
+    if not within_limits(value, depth_limit):
+        raise _free_form_error(value, depth_limit)
+
+
+def _short_key(key: str | int) -> str | int:
+    if isinstance(key, str) and len(key) > _KEY_SHOWN:
+        return key[:_KEY_SHOWN] + "..."
+    return key
+
+
+def _free_form_error(value: object, depth_limit: int) -> Exception:
+    """The error for a value refused by within_limits, shaped so cattrs names its whole path."""
+    problem = limits_problem(value, depth_limit)
+    path, message = problem if problem is not None else ((), "not a JSON value")
+    if len(path) > _PATH_SHOWN:
+        message += f" ({len(path) - _PATH_SHOWN} levels below this path)"
+        path = path[:_PATH_SHOWN]
+    error: Exception = ValueError(message)
+    for key in reversed(path):
+        shown = _short_key(key)
+        note = IterableValidationNote(f"Structuring @ {shown!r}", shown, Any)
+        error.__notes__ = [note]  # type: ignore[attr-defined]
+        error = IterableValidationError("a free-form value outside the limits", [error], Any)
+    return error
+
+
+def _check_unknown_keys(unknown: Mapping[str, Any], cls: type[Any]) -> None:
+    """Hold the values of keys the model does not know to the free-form rules, naming the key."""
+    for key, value in unknown.items():
+        if not within_limits(value):
+            error = _free_form_error(value, MAX_DEPTH)
+            shown = _short_key(key)
+            note = AttributeValidationNote(f"Structuring @ attribute {shown!r}", str(shown), Any)
+            error.__notes__ = [*getattr(error, "__notes__", ()), note]  # type: ignore[attr-defined]
+            raise ClassValidationError(f"While structuring {cls.__name__}", [error], cls)
 
 
 # Python 3.10's fromisoformat accepts neither "Z" nor fractions other than 3 or 6 digits; the
@@ -286,7 +357,7 @@ def _compile_model_hooks(
     base_structure = make_dict_structure_fn(
         cls,
         converter,
-        extra=override(rename=_EXTRA_KEY, struct_hook=_structure_any),
+        extra=override(rename=_EXTRA_KEY, struct_hook=_pass_through),
     )
     # Hooks fetched by declared type, once: cattrs' generated unstructure function dispatches
     # `X | None` on the runtime class, which hands str-based enums through as enum members.
@@ -299,6 +370,7 @@ def _compile_model_hooks(
             raise TypeError(f"expected an object, got {_json_type(data)}")
         if data.keys() - known:
             unknown = {k: v for k, v in data.items() if k not in known}
+            _check_unknown_keys(unknown, cls)
             data = {**data, _EXTRA_KEY: unknown}
         return base_structure(data, cls)
 

@@ -22,9 +22,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
+
+from portkey_vk._json import decode
 
 __all__ = [
     "APIConnectionError",
@@ -294,10 +295,15 @@ def parse_error_body(raw: bytes) -> tuple[object, str | None, str | None]:
     ``{"success": false, "data": {"message", "errorCode"}}``, ``{"error": {"message", "code"}}``,
     a top-level ``{"message", "errorCode"}``. Anything else yields the text and a short snippet
     of it as the message.
+
+    A body that is not strict JSON (see :func:`portkey_vk._json.decode`: too deep, ``NaN``, bad
+    syntax) is just text: the caller still raises the status's own error class, so a 5xx is
+    retried whatever its body holds. Bytes that are not UTF-8 are replaced rather than refused, so
+    that a mostly readable message survives.
     """
     text = raw.decode("utf-8", errors="replace")
     try:
-        body: object = json.loads(text)
+        body: object = decode(text)
     except ValueError:
         snippet = " ".join(text.split())[:_SNIPPET_CHARS]
         return text, snippet or None, None

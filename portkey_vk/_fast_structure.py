@@ -20,6 +20,7 @@ from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 
+from portkey_vk._json import MAX_DEPTH, container_within_limits, within_limits
 from portkey_vk._models import Model, OpenEnum
 
 __all__ = ["FAST", "structure"]
@@ -80,14 +81,25 @@ def _field_code(var: str, tp: object, ns: dict[str, Any]) -> list[str] | None:
     """Source lines that check/convert local ``var`` of declared type ``tp``, or ``None``."""
     inner = _nullable(tp)
     if inner is None:
-        return [] if tp is Any else None
+        if tp is Any:
+            # Free-form: finite numbers only, nested at most MAX_DEPTH (see _json.within_limits).
+            return [
+                f"if type({var}) is dict or type({var}) is list:",
+                f"    if not _container_within({var}, _MAX_DEPTH): raise _NotFast",
+                f"elif {var} is not None and not _within({var}): raise _NotFast",
+            ]
+        return None
     not_none = f"{var} is not None"
     # Type first: a present value of the right type, the common case, then costs one test.
     if inner is str:
         return [f"if type({var}) is not str and {not_none}: raise _NotFast"]
     if inner is float:
+        # NaN and infinities go the slow way, which refuses them naming the field; the chained
+        # comparison is False for exactly those.
         return [
-            f"if type({var}) is not float and type({var}) is not int and {not_none}: raise _NotFast"
+            f"if type({var}) is float:",
+            f"    if not _NEG_INF < {var} < _INF: raise _NotFast",
+            f"elif type({var}) is not int and {not_none}: raise _NotFast",
         ]
     if inner is int:
         # 100.0 is a valid int too; the detailed hook converts it.
@@ -104,7 +116,11 @@ def _field_code(var: str, tp: object, ns: dict[str, Any]) -> list[str] | None:
             f"    if {var}.tzinfo is None: {var} = {var}.replace(tzinfo=_UTC)",
         ]
     if inner == Mapping[str, Any]:
-        return [f"if type({var}) is not dict and {not_none}: raise _NotFast"]
+        return [
+            f"if type({var}) is dict:",
+            f"    if {var} and not _container_within({var}, _MAX_DEPTH): raise _NotFast",
+            f"elif {not_none}: raise _NotFast",
+        ]
     if isinstance(inner, type) and issubclass(inner, OpenEnum):
         # The member table is the dict the open enums' _missing_ adds pseudo-members to, so a
         # hit is exactly what `cls(value)` returns; a value never seen before goes the slow way.
@@ -167,6 +183,14 @@ def _compile(cls: type[Any]) -> Callable[[object], Any] | None:
         "_NotFast": _NotFast,
         "_fromisoformat": datetime.fromisoformat,
         "_UTC": timezone.utc,
+        "_INF": float("inf"),
+        "_NEG_INF": float("-inf"),
+        # A RecursionError (a caller whose stack is nearly full) declines like any other error.
+        "_container_within": container_within_limits,
+        "_within": within_limits,
+        "_MAX_DEPTH": MAX_DEPTH,
+        # One level more: the unknown keys' dict is ours, not part of any value's nesting.
+        "_EXTRA_DEPTH": MAX_DEPTH + 1,
         "cls": cls,
     }
     lines = ["def fast(o):", "    if type(o) is not dict: raise _NotFast", "    get = o.get"]
@@ -187,7 +211,10 @@ def _compile(cls: type[Any]) -> Callable[[object], Any] | None:
         known.append((field.name, var))
     ns["known"] = frozenset(name for name, _ in known)
     # Unknown keys are kept in `extra`, exactly as the detailed path collects them.
-    extra = "{} if o.keys() <= known else {k: x for k, x in o.items() if k not in known}"
+    lines += [
+        "    extra = {} if o.keys() <= known else {k: x for k, x in o.items() if k not in known}",
+        "    if extra and not _container_within(extra, _EXTRA_DEPTH): raise _NotFast",
+    ]
     if _plain_slots(cls):
         # Nothing runs in __init__ but one frozen setattr per field; the slots' own setters do
         # the same in half the time (~1 us per VirtualKey).
@@ -195,10 +222,10 @@ def _compile(cls: type[Any]) -> Callable[[object], Any] | None:
         for name in [*(name for name, _ in known), "extra"]:
             ns[f"set_{name}"] = _slot(cls, name).__set__  # type: ignore[attr-defined]
         lines += [f"    set_{name}(obj, {var})" for name, var in known]
-        lines += [f"    set_extra(obj, {extra})", "    return obj"]
+        lines += ["    set_extra(obj, extra)", "    return obj"]
         ns["_new"] = object.__new__
     else:
-        lines.append(f"    return cls({', '.join(kwargs)}, extra={extra})")
+        lines.append(f"    return cls({', '.join(kwargs)}, extra=extra)")
     source = "\n".join(lines)
     exec(compile(source, f"<portkey_vk fast structure {cls.__name__}>", "exec"), ns)  # noqa: S102
     fast: Callable[[object], Any] = ns["fast"]

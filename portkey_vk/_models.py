@@ -9,9 +9,10 @@ newer server never loses data in a round trip through an older SDK.
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 from attrs import Attribute
@@ -53,31 +54,73 @@ class OpenEnum(str, enum.Enum):
     Members compare equal to their strings (``status == "active"``). An unknown value
     (``"archived"``) becomes a pseudo-member whose ``known`` is ``False`` instead of failing, so a
     server that grows a new state does not break every client in the field.
+
+    Values are case-sensitive, exactly as the API sends them: ``"ACTIVE"`` is an unknown value,
+    not :attr:`VirtualKeyStatus.ACTIVE`. Folding case would guess at a meaning the server never
+    stated (it compares values exactly), and ``to_dict()`` could no longer give back the value
+    that was received.
+
+    ``cls(v) is cls(v)`` holds for every real member. A pseudo-member is equal to any other
+    of the same value; only the most recent few unknown values of each enum are kept for reuse,
+    so a server sending endless distinct values cannot grow the process's memory.
     """
 
     @classmethod
     def _missing_(cls: type[_E], value: object) -> _E | None:
         if not isinstance(value, str):
             return None
-        # Cache the pseudo-member so `cls(v) is cls(v)` holds, as it does for real members.
-        member = cls._value2member_map_.get(value)
-        if member is None:
-            member = str.__new__(cls, value)
-            member._name_ = value.upper().replace("-", "_")
-            member._value_ = value
-            cls._value2member_map_[value] = member
-        return member  # type: ignore[return-value]
+        return _pseudo_member(cls, value)
 
     @property
     def known(self) -> bool:
-        """Whether this value is one the SDK was built to know."""
-        return self._name_ in type(self).__members__
+        """Whether this is one of the members the SDK was built to know (not a pseudo-member).
+
+        Decided by identity, not by name: an unknown ``"ACTIVE"`` is not ``ACTIVE``.
+        """
+        return type(self)._member_map_.get(self._name_) is self
 
     def __str__(self) -> str:
         return str(self.value)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__}.{self._name_}: {self.value!r}>"
+        if self.known:
+            return f"<{type(self).__name__}.{self._name_}: {self.value!r}>"
+        return f"<{type(self).__name__} (unknown): {self.value!r}>"
+
+
+# Unknown values kept for reuse, per enum class. Bounded, so that what a server can make the
+# process retain is a few KB, not one object per distinct value ever received; values longer
+# than any real state are never kept.
+_PSEUDO_KEPT: Final = 32
+_PSEUDO_VALUE_KEPT: Final = 64
+_pseudo_lock: Final = threading.RLock()
+# Insertion-ordered: the first key is the oldest, evicted first. The fast structuring path finds
+# kept pseudo-members in the enum's own _value2member_map_ and cannot report use, so this is
+# first-in first-out rather than least-recently-used; a value evicted is simply built again.
+_pseudo_kept: Final[dict[type[OpenEnum], dict[str, OpenEnum]]] = {}
+
+
+def _pseudo_member(cls: type[_E], value: str) -> _E:
+    value = str.__str__(value)  # a str subclass (another enum's member) is kept as plain text
+    member = str.__new__(cls, value)
+    member._name_ = value.upper().replace("-", "_")
+    member._value_ = value
+    if len(value) > _PSEUDO_VALUE_KEPT:
+        return member
+    with _pseudo_lock:
+        # _value2member_map_ is where Enum (and _fast_structure) look members up by value.
+        table = cls._value2member_map_
+        existing = table.get(value)
+        if existing is not None:  # another thread made it meanwhile
+            return existing  # type: ignore[return-value]
+        kept = _pseudo_kept.setdefault(cls, {})
+        if len(kept) >= _PSEUDO_KEPT:
+            oldest = next(iter(kept))
+            del kept[oldest]
+            table.pop(oldest, None)
+        kept[value] = member
+        table[value] = member
+    return member
 
 
 class VirtualKeyStatus(OpenEnum):
@@ -175,9 +218,14 @@ class Model:
     def from_dict(cls: type[_M], data: Mapping[str, Any]) -> _M:
         """Build an instance from a JSON-like dict (as the API returns it).
 
+        The same rules apply as to an answer from the API: no number may be NaN or infinite,
+        anywhere (also inside ``model_config``, ``tags`` or keys the model does not know), so a
+        model always equals itself and ``to_dict()`` is always valid JSON; and those free-form
+        values may nest at most 128 levels deep.
+
         Raises:
-            APIResponseValidationError: a known field has the wrong type; the message names
-                the field path.
+            APIResponseValidationError: a known field has the wrong type, or a value breaks the
+                rules above; the message names the field path (``$.model_config['a'][0]``).
         """
         from portkey_vk._fast_structure import structure  # noqa: PLC0415 - it imports this module
 

@@ -26,6 +26,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import functools
+import itertools
 import os
 import signal
 import threading
@@ -90,7 +91,9 @@ class _State:
         # Runtimes inherited through fork: their thread is gone in the child and their loop
         # belongs to the parent, so they must never be closed or finalised here.
         self.orphans: list[_Runtime] = []
-        self.guards: set[weakref.finalize[[_Closable], ClientGuard]] = set()
+        # The finalizer of every guard still alive, by a number of its own: a finalizer removes
+        # its entry when it fires, so a dropped client leaves nothing behind here.
+        self.guards: dict[int, weakref.finalize[[int, _Closable], ClientGuard]] = {}
 
 
 _state = _State()
@@ -106,15 +109,26 @@ class ClientGuard:
     __slots__ = ("__weakref__",)
 
 
+_guard_numbers: Final = itertools.count()
+
+
 def guard(client: _Closable) -> ClientGuard:
     """Return a :class:`ClientGuard` that closes ``client`` once it is unreachable or at exit."""
     token = ClientGuard()
-    finalizer = weakref.finalize(token, _close_soon, client)
+    number = next(_guard_numbers)  # atomic: count() is implemented in C
+    finalizer = weakref.finalize(token, _collected, number, client)
     # Our own exit hook closes live clients before stopping the loop; weakref's would run later.
     finalizer.atexit = False
     with _state.lock:
-        _state.guards.add(finalizer)
+        _state.guards[number] = finalizer
     return token
+
+
+def _collected(number: int, client: _Closable) -> None:
+    # Runs from the garbage collector, in whatever thread it ran, possibly one holding
+    # _state.lock: so no lock here. A single dict.pop is atomic.
+    _state.guards.pop(number, None)
+    _close_soon(client)
 
 
 def _close_soon(client: _Closable) -> None:
@@ -312,13 +326,14 @@ def _shutdown() -> None:
     with _state.lock:
         _state.shutting_down = True
         runtime = _state.runtime
-        finalizers = list(_state.guards)
+        # copy() is one C call: a finalizer popping an entry cannot run in the middle of it.
+        finalizers = list(_state.guards.copy().values())
         _state.guards.clear()
     clients: list[_Closable] = []
     for finalizer in finalizers:
         detached = finalizer.detach()
         if detached is not None:
-            clients.append(detached[2][0])
+            clients.append(detached[2][1])
     if runtime is None or runtime.pid != os.getpid() or not runtime.thread.is_alive():
         return
     # Exit goes on whatever happens here, within bounded time.

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from portkey_vk._errors import APIResponseValidationError
 from portkey_vk._fast_structure import structure
+from portkey_vk._json import JSONDecodeFailure
+from portkey_vk._json import decode as decode_json
 
 if TYPE_CHECKING:
     from portkey_vk._transport import RawResponse
@@ -17,15 +19,21 @@ __all__ = ["AsyncAPIResponse", "decode", "parse"]
 _T = TypeVar("_T")
 
 
-def decode(raw: RawResponse) -> Any:
-    """Decode a 2xx body as JSON, or raise :class:`APIResponseValidationError`."""
+def decode(raw: RawResponse, cast_to: type[Any] | None = None) -> Any:
+    """Decode a 2xx body as JSON, or raise :class:`APIResponseValidationError`.
+
+    Strict (:func:`portkey_vk._json.decode`): invalid JSON, bad UTF-8, ``NaN``/``Infinity``,
+    overflowing numbers and nesting too deep for the parser are all this one typed error. With
+    ``cast_to``, a non-finite number is reported naming the field of the model that holds it.
+    """
     try:
-        return json.loads(raw.body)
-    except (ValueError, RecursionError) as exc:
-        text = raw.body[:200].decode("utf-8", errors="replace")
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else "not valid JSON"
+        return decode_json(raw.body)
+    except JSONDecodeFailure as exc:
+        message = f"response body is {exc.message}"
+        if exc.non_finite and cast_to is not None:
+            message = _non_finite_field(raw, cast_to) or message
         error = APIResponseValidationError(
-            f"response body is {reason}: {text!r}",
+            message,
             status_code=raw.status,
             body=raw.body[:65536].decode("utf-8", errors="replace"),
             headers=raw.headers,
@@ -35,6 +43,24 @@ def decode(raw: RawResponse) -> Any:
         )
     # Outside the except block: the decoder's error quotes the body, and adds nothing.
     raise error
+
+
+def _non_finite_field(raw: RawResponse, cast_to: type[Any]) -> str | None:
+    """The model's own message naming where a non-finite number sits, from a lenient decode.
+
+    Only ever run on an answer already refused, so the hot path never pays for it; the models
+    refuse non-finite numbers anywhere, so structuring the lenient value fails naming the path.
+    """
+    try:
+        lenient = json.loads(raw.body)
+        if type(lenient) is dict and "success" in lenient and type(lenient.get("data")) is dict:
+            lenient = lenient["data"]
+        structure(lenient, cast_to)
+    except APIResponseValidationError as exc:
+        return exc.message
+    except (ValueError, RecursionError):
+        return None
+    return None
 
 
 @overload
@@ -50,7 +76,7 @@ def parse(raw: RawResponse, cast_to: type[_T] | None) -> _T | None:
     """
     if cast_to is None:
         return None
-    data = decode(raw)
+    data = decode(raw, cast_to)
     if type(data) is dict and "success" in data and type(data.get("data")) is dict:
         data = data["data"]
     try:

@@ -14,9 +14,9 @@ import csv
 import getpass
 import json
 import os
-import re
 import sys
 import time
+import unicodedata
 from collections.abc import Sequence
 from typing import Any, Final, TextIO
 
@@ -82,10 +82,6 @@ _LIST_COLUMNS: Final = (
 )
 _CELL_WIDTH: Final = 40
 _PROGRESS_INTERVAL: Final = 0.1
-# C0 and C1 controls, DEL, and the invisible or reordering format characters (zero-width
-# spaces, bidi overrides and isolates, line/paragraph separators, BOM): a server-controlled
-# name holding them could rewrite the terminal or disguise what is shown.
-_UNSAFE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _EXAMPLES: Final = """examples:
   portkey-vk list
   portkey-vk list --workspace ws-123 --jsonl | jq -r .slug
@@ -94,6 +90,15 @@ _EXAMPLES: Final = """examples:
   portkey-vk delete prod-openai --yes
   portkey-vk retrieve prod-openai --json
 """
+# Unicode categories a terminal must never receive raw from a server: controls (C0, DEL, C1, so
+# ESC and CSI sequences that retitle or clear the terminal), format characters (bidi overrides
+# and isolates that reorder what is shown, zero-width and tag characters that hide text),
+# surrogates, and line/paragraph separators.
+_UNSAFE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Format characters that scripts and emoji need to render at all, and cannot reorder text.
+_JOINERS: Final = frozenset({"\u200c", "\u200d"})
+# An error is one line; a server's message could otherwise be megabytes.
+_MAX_ERROR_CHARS: Final = 1000
 
 
 class _UsageError(Exception):
@@ -239,9 +244,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _for_terminal(text: str, out: TextIO | None = None) -> str:
+    """``text`` with every character unsafe for a terminal written as a Python-style escape.
+
+    Also escapes what the stream's encoding cannot write (an emoji to an ASCII console), which
+    would otherwise end the program with a UnicodeEncodeError.
+    """
+    if not text.isprintable():  # one C-level pass for the usual, harmless text
+        text = "".join(
+            _escape(ch)
+            if unicodedata.category(ch) in _UNSAFE_CATEGORIES and ch not in _JOINERS
+            else ch
+            for ch in text
+        )
+    encoding = getattr(out, "encoding", None)
+    if encoding:
+        text = text.encode(encoding, "backslashreplace").decode(encoding)
+    return text
+
+
 def _safe(text: str) -> str:
-    """``text`` with control and invisible format characters escaped, safe to print as is."""
-    return _UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+    """``text`` safe to print as is: what a terminal must not receive from a server, escaped."""
+    return _for_terminal(text)
 
 
 def _is_terminal(stream: TextIO) -> bool:
@@ -251,7 +284,7 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
-def _summary(vk: VirtualKey) -> str:
+def _summary(vk: VirtualKey, out: TextIO | None = None) -> str:
     data = vk.to_dict()
     width = max(len(name) for name in _SUMMARY_FIELDS)
     lines = []
@@ -259,8 +292,9 @@ def _summary(vk: VirtualKey) -> str:
         value = data.get(name)
         if value is None or value == []:
             continue
+        # json.dumps escapes controls and non-ASCII; a str is the server's text as it came.
         text = value if isinstance(value, str) else json.dumps(value, default=str)
-        lines.append(f"{name:<{width}}  {text}")
+        lines.append(f"{name:<{width}}  {_for_terminal(text, out)}")
     return "\n".join(lines)
 
 
@@ -281,9 +315,13 @@ def _retrieve(args: argparse.Namespace, out: TextIO) -> int:
         except ValueError as exc:  # the slug was refused before any request
             raise _UsageError(str(exc)) from exc
     if args.json:
-        out.write(json.dumps(vk.to_dict(), indent=2, default=str) + "\n")
+        # Exact JSON, and pure ASCII: every control, bidi or non-ASCII character of the
+        # server's text is a \uXXXX escape, so nothing reaches the terminal raw. Models hold no
+        # NaN or infinity, so allow_nan=False never fires; it keeps the output JSON regardless.
+        text = json.dumps(vk.to_dict(), indent=2, default=str, ensure_ascii=True, allow_nan=False)
+        out.write(text + "\n")
     else:
-        out.write(_summary(vk) + "\n")
+        out.write(_summary(vk, out) + "\n")
     return EXIT_OK
 
 
@@ -481,12 +519,12 @@ def _demo(out: TextIO) -> int:
 
         from_async = asyncio.run(read_async())
         out.write("AsyncPortkey: await client.virtual_keys.retrieve(...)\n")
-        out.write(_summary(from_async) + "\n\n")
+        out.write(_summary(from_async, out) + "\n\n")
 
         with Portkey(api_key=fake.api_key, base_url=fake.base_url) as client:
             from_sync = client.virtual_keys.retrieve(_DEMO_SLUG)
         out.write("Portkey: client.virtual_keys.retrieve(...)\n")
-        out.write(_summary(from_sync) + "\n\n")
+        out.write(_summary(from_sync, out) + "\n\n")
         same = "the same" if from_async == from_sync else "DIFFERENT"
         out.write(f"Both clients read {same} key.\n")
     return EXIT_OK if from_async == from_sync else EXIT_API_ERROR
@@ -553,7 +591,10 @@ def main(
 
 
 def _error(message: str, secrets: Sequence[str]) -> None:
+    # Error messages carry the server's text (Portkey's message, a snippet of an HTML page).
     for secret in secrets:
         message = redact(message, secret)
-    line = _safe(" ".join(message.split()))
+    line = _for_terminal(" ".join(message.split()), sys.stderr)
+    if len(line) > _MAX_ERROR_CHARS:
+        line = line[:_MAX_ERROR_CHARS] + "..."
     print(f"{_PROG}: {line}", file=sys.stderr)

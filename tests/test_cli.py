@@ -6,11 +6,15 @@ points and Ctrl-C-free error paths also run as real subprocesses, as a user woul
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
 import subprocess
 import sys
+import threading
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from portkey_vk import __version__, cli
 from portkey_vk.cli import EXIT_CODES, main
 from portkey_vk.testing import FakePortkey
 from tests.conftest import unused_port
+from tests.hostile import Behaviour, HostileServer, respond
 
 SECRET = "pk-cli-secret-never-printed"
 
@@ -261,7 +266,7 @@ def test_list_escapes_control_characters_from_the_server(
         assert "\x07" not in out
         assert "\u202e" not in out
         assert "red\\x1b[31m\\x07\\u202egnp.exe" in out
-        assert "two\\nlines" in out
+        assert "two\\x0alines" in out
     code, out, _ = run_with(["list", "--jsonl"], capsys)
     assert "\x1b" not in out
     assert json.loads(out.splitlines()[-1])["name"] == "red\x1b[31m\x07\u202egnp.exe"
@@ -552,3 +557,182 @@ def test_create_key_typed_on_a_real_terminal_is_not_echoed(served: FakePortkey) 
     created = [r for r in served.requests if r.method == "POST"]
     assert len(created) == 1
     assert created[0].json["key"] == PROVIDER_SECRET
+
+
+# -- a server's text never reaches the terminal raw ----------------------------------------------
+
+HOSTILE = [
+    "\x1b]0;pwned\x07",  # OSC: retitle the terminal
+    "\x1b[2J\x1b[H",  # CSI: clear the screen
+    "\x9b2J",  # C1 CSI, one character
+    "\x1bP+q\x1b\\",  # DCS
+    "ok\rstatus            exhausted",  # CR: overwrite what was printed
+    "a\nstatus            exhausted",  # LF: a forged extra line
+    "bell\x07 back\x08space del\x7f nul\x00 nel\x85",
+    "\u202eevil\u202c",  # right-to-left override
+    "\u2066isolate\u2069 \u200fmark\u200e \u061c",
+    "line\u2028para\u2029",
+    "zero\u200bwidth \ufeffbom \u00adshy",
+    "tag\U000e0041\U000e007f",  # invisible tag characters
+    "\ud800lone",  # a lone surrogate (valid JSON text as "\\ud800")
+]
+JOINED_EMOJI = "family \U0001f468\u200d\U0001f469\u200d\U0001f467"
+
+
+def _unsafe_chars(text: str) -> list[str]:
+    return [
+        ch
+        for ch in text
+        if unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Zl", "Zp"} and ch not in "\n\u200c\u200d"
+    ]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=repr)
+def test_a_hostile_field_is_escaped_in_the_summary(
+    served: FakePortkey, capsys: pytest.CaptureFixture[str], hostile: str
+) -> None:
+    # Served as the body itself: the fake would fill in its own slug.
+    served.fail_next(
+        200,
+        body={
+            "slug": f"evil{hostile}",
+            "name": hostile,
+            "note": f"note {hostile}",
+            "status": f"active{hostile}",
+            "ai_provider_name": hostile,
+            "masked_api_key": hostile,
+            "created_at": "2024-05-01T10:00:00Z",
+            "usage_limits": {"type": hostile},
+            "rate_limits": [{"unit": hostile}],
+        },
+    )
+    argv = ["retrieve", "evil", "--api-key", SECRET, "--base-url", served.base_url]
+    code, out, err = run(argv, capsys)
+    assert (code, err) == (0, "")
+    assert _unsafe_chars(out) == []
+    lines = out.splitlines()
+    # One line per field: nothing injected a line of its own.
+    assert [line.split()[0] for line in lines] == [
+        "slug",
+        "name",
+        "status",
+        "ai_provider_name",
+        "masked_api_key",
+        "note",
+        "created_at",
+        "usage_limits",
+        "rate_limits",
+    ]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=repr)
+def test_json_output_stays_exact_ascii_json(
+    served: FakePortkey, capsys: pytest.CaptureFixture[str], hostile: str
+) -> None:
+    stored = served.add_virtual_key(
+        "evil", name=hostile, tags={hostile: [hostile]}, model_config={"x": hostile}
+    )
+    argv = ["retrieve", "evil", "--json", "--api-key", SECRET, "--base-url", served.base_url]
+    code, out, err = run(argv, capsys)
+    assert (code, err) == (0, "")
+    assert out.isascii()
+    assert _unsafe_chars(out) == []
+    assert json.loads(out) == stored.to_dict()
+
+
+def test_joiners_that_emoji_need_are_kept(
+    served: FakePortkey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served.add_virtual_key("emoji", name=JOINED_EMOJI, note="café ünïcode ✓")
+    argv = ["retrieve", "emoji", "--api-key", SECRET, "--base-url", served.base_url]
+    _, out, _ = run(argv, capsys)
+    assert JOINED_EMOJI in out
+    assert "café ünïcode ✓" in out
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=repr)
+@pytest.mark.parametrize("status", [400, 404, 429, 503])
+def test_a_hostile_error_message_is_escaped_on_one_bounded_line(
+    served: FakePortkey, capsys: pytest.CaptureFixture[str], hostile: str, status: int
+) -> None:
+    message = f"refused {hostile} " + "x" * 100_000
+    served.fail_next(
+        status,
+        times=3,
+        headers={"Retry-After": "0"},
+        body={"success": False, "data": {"message": message, "errorCode": f"AB{hostile}"}},
+    )
+    argv = ["retrieve", "openai-prod", "--api-key", SECRET, "--base-url", served.base_url]
+    code, out, err = run(argv, capsys)
+    assert code != 0
+    assert out == ""
+    line = one_error_line(err)
+    assert _unsafe_chars(line) == []
+    assert len(line) < 1100
+    assert "refused" in line
+
+
+def test_a_hostile_html_error_page_is_escaped(
+    served: FakePortkey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served.fail_next(502, times=3, headers={"Retry-After": "0"}, body="<h1>\x1b[2J\u202egw</h1>")
+    argv = ["retrieve", "openai-prod", "--api-key", SECRET, "--base-url", served.base_url]
+    _, _, err = run(argv, capsys)
+    line = one_error_line(err)
+    assert _unsafe_chars(line) == []
+    assert "\\x1b[2J\\u202egw" in line
+
+
+def test_an_ascii_terminal_gets_escapes_not_a_traceback(served: FakePortkey) -> None:
+    served.add_virtual_key("emoji", name=f"café {JOINED_EMOJI} \u202e")
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", "-m", "portkey_vk", "retrieve", "emoji"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env={
+            "PORTKEY_API_KEY": SECRET,
+            "PORTKEY_BASE_URL": served.base_url,
+            "PYTHONIOENCODING": "ascii",
+            "PATH": "",
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == b""
+    assert b"caf\\xe9 family \\U0001f468\\u200d" in done.stdout
+    assert b"\\u202e" in done.stdout
+    assert done.stdout.isascii()
+
+
+@contextlib.contextmanager
+def hostile_server(*behaviours: Behaviour) -> Iterator[HostileServer]:
+    """A HostileServer on a loop of its own thread, for the CLI's blocking calls."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = HostileServer(*behaviours)
+    asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_control_characters_in_a_response_header_are_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # aiohttp's client takes control characters in header values as they come (the raw
+    # server writes Latin-1, so C1 CSI is one byte).
+    request_id = "req\x1b]0;pwned\x07\x1b[2J\x9b"
+    with hostile_server(
+        respond(404, {"message": "gone"}, {"X-Portkey-Request-Id": request_id})
+    ) as server:
+        argv = ["retrieve", "vk", "--api-key", SECRET, "--base-url", server.base_url()]
+        code, out, err = run(argv, capsys)
+    assert (code, out) == (4, "")
+    line = one_error_line(err)
+    assert _unsafe_chars(line) == []
+    assert "request id req\\x1b]0;pwned\\x07\\x1b[2J" in line

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from yarl import URL
@@ -11,6 +14,8 @@ import portkey_vk
 from portkey_vk import DEFAULT_BASE_URL, AsyncPortkey, PortkeyError
 from portkey_vk._config import encode_path_segment, redact
 from portkey_vk._transport import _proxy_for
+from portkey_vk.testing import FakePortkey
+from tests.conftest import Surface
 
 
 def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,3 +179,264 @@ def test_unknown_public_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         _ = portkey_vk.no_such_name  # type: ignore[attr-defined]
     assert "Portkey" in dir(portkey_vk)
+
+
+# -- bad input that aiohttp would only find while writing the request --------------------------
+# Each used to pass construction and fail every attempt as APIConnectionError (0 requests sent),
+# or escape as OverflowError. Now: PortkeyError or ValueError before anything is sent.
+
+KEY_SECRET_PART = "pk-live-0123456789abcdef"
+TOKEN_PUNCTUATION = "!#$%&'*+-.^_`|~"
+
+
+KEY_BAD_CHARS = [
+    "\x00",
+    "\x01",
+    "\x08",
+    "\x1b",
+    "\x1f",
+    "\x7f",
+    "\x80",
+    "\x85",
+    "\x9f",
+    "\t",
+    " ",
+    "\u00a0",
+    "\u200b",
+    "\u2028",
+    "\u202e",
+    "\ufeff",
+    "é",
+    "“",
+    "\ud800",
+    "\U0001f511",
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "surface"),
+    [
+        *((bad, surface) for bad in KEY_BAD_CHARS for surface in ("AsyncPortkey", "Portkey")),
+        # The environment cannot hold NUL or a lone surrogate at all.
+        *((bad, "env") for bad in KEY_BAD_CHARS if bad not in ("\x00", "\ud800")),
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("where", ["middle", "end-before-newline"])
+def test_an_api_key_that_http_cannot_carry_is_refused_without_echoing_it(
+    bad: str, where: str, surface: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = (
+        f"{KEY_SECRET_PART[:8]}{bad}{KEY_SECRET_PART[8:]}"
+        if where == "middle"
+        else f"{KEY_SECRET_PART}{bad}x\n"
+    )
+    if surface == "env":
+        monkeypatch.setenv("PORTKEY_API_KEY", key)
+        construct = AsyncPortkey
+    else:
+        construct = functools.partial(getattr(portkey_vk, surface), api_key=key)
+    with pytest.raises(PortkeyError) as info:
+        construct()
+    message = str(info.value)
+    assert KEY_SECRET_PART[:8] not in message
+    assert KEY_SECRET_PART[8:] not in message
+    assert f"U+{ord(bad):04X}" in message
+
+
+def test_a_key_with_surrounding_whitespace_is_trimmed() -> None:
+    assert AsyncPortkey(api_key=f" \t{KEY_SECRET_PART}\r\n")._config.api_key == KEY_SECRET_PART
+
+
+HEADER_NAME_OK = [
+    "X-Custom",
+    "x_trace",
+    "a",
+    "x" * 200,
+    "9",
+    f"x{TOKEN_PUNCTUATION}z",
+]
+HEADER_NAME_BAD = [
+    "",
+    " x",
+    "x ",
+    "x\x00y",
+    "x\x01",
+    "x\x7f",
+    "x\x85",
+    "x\ty",
+    "x\r\ny",
+    "é",
+    "x\u202e",
+    "\ud800",
+    *(f"x{ch}y" for ch in '"(),/:;<=>?@[\\]{}'),
+]
+HEADER_VALUE_BAD = [
+    *(f"a{chr(code)}b" for code in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F]),
+    *(f"a{chr(code)}b" for code in range(0x80, 0xA0)),
+    "a\ud800b",
+    "\udfff",
+]
+HEADER_VALUE_OK = ["", "plain", "a\tb", " padded ", "café", "€", "\U0001f511", "a\u2028b", "\u202e"]
+
+
+@pytest.mark.parametrize("name", HEADER_NAME_BAD, ids=repr)
+def test_a_header_name_that_is_not_a_token_is_refused_at_construction(name: str) -> None:
+    with pytest.raises(ValueError, match="header name"):
+        AsyncPortkey(api_key="k", default_headers={name: "v"})
+    with pytest.raises(ValueError, match="header name"):
+        AsyncPortkey(api_key="k").with_options(default_headers={name: "v"})
+
+
+@pytest.mark.parametrize("value", HEADER_VALUE_BAD, ids=repr)
+def test_a_header_value_with_a_control_character_is_refused_at_construction(value: str) -> None:
+    with pytest.raises(ValueError, match=r"U\+[0-9A-F]{4}") as info:
+        AsyncPortkey(api_key="k", default_headers={"x-value": value})
+    # A value may be a credential: it is never quoted back.
+    assert value not in str(info.value)
+    with pytest.raises(ValueError):
+        AsyncPortkey(api_key="k").with_options(default_headers={"x-value": value})
+
+
+def test_every_refused_header_is_refused_per_call_before_any_request(
+    fake: FakePortkey, client: Surface
+) -> None:
+    fake.add_virtual_key("k")
+    for headers in [
+        *({name: "v"} for name in HEADER_NAME_BAD),
+        *({"x-value": value} for value in HEADER_VALUE_BAD),
+    ]:
+        with pytest.raises(ValueError):
+            client.retrieve("k", extra_headers=headers)
+    assert fake.requests == []
+
+
+def test_every_ascii_character_in_a_name_is_either_refused_or_sent(
+    fake: FakePortkey, client: Surface
+) -> None:
+    # The rule is exactly what HTTP carries: whatever is accepted arrives under its own name.
+    fake.add_virtual_key("k")
+    sent = []
+    for code in range(128):
+        name = f"x-{chr(code)}-y"
+        try:
+            client.retrieve("k", extra_headers={name: "v"})
+        except ValueError:
+            assert not chr(code).isalnum()
+            assert chr(code) not in TOKEN_PUNCTUATION
+        else:
+            sent.append(name)
+    assert len(sent) == 62 + len(TOKEN_PUNCTUATION)
+    assert [r.headers.get(name) for r, name in zip(fake.requests, sent, strict=True)] == (
+        ["v"] * len(sent)
+    )
+
+
+def test_every_latin_1_character_in_a_value_is_either_refused_or_sent_intact(
+    fake: FakePortkey, client: Surface
+) -> None:
+    fake.add_virtual_key("k")
+    sent = []
+    for code in [*range(0x100), 0x2028, 0x202E, 0xFEFF, 0x1F511]:
+        value = f"a{chr(code)}b"
+        try:
+            client.retrieve("k", extra_headers={"x-value": value})
+        except ValueError:
+            assert code < 0x20 or 0x7F <= code <= 0x9F
+            assert code != 0x09
+        else:
+            sent.append(value)
+    # Refused: C0 but tab (31), DEL, C1 (32).
+    assert len(sent) == 256 - 64 + 4
+    assert [r.headers["x-value"] for r in fake.requests] == sent
+
+
+@pytest.mark.parametrize("value", HEADER_VALUE_OK, ids=repr)
+def test_ordinary_header_values_are_accepted(value: str) -> None:
+    assert AsyncPortkey(api_key="k", default_headers={"x-value": value}).default_headers == {
+        "x-value": value
+    }
+
+
+@pytest.mark.parametrize("name", HEADER_NAME_OK)
+def test_token_header_names_are_accepted(name: str) -> None:
+    assert name in AsyncPortkey(api_key="k", default_headers={name: "v"}).default_headers
+
+
+TIMEOUTS_BAD: list[tuple[object, type[Exception]]] = [
+    (10**400, ValueError),
+    (-(10**400), ValueError),
+    (2**1024, ValueError),
+    (float("nan"), ValueError),
+    (float("inf"), ValueError),
+    (float("-inf"), ValueError),
+    (0, ValueError),
+    (-0.0, ValueError),
+    (-1e-300, ValueError),
+    (True, TypeError),
+    ("1", TypeError),
+    (Decimal("1"), TypeError),
+    (Fraction(1, 2), TypeError),
+    (1 + 0j, TypeError),
+]
+
+
+@pytest.mark.parametrize(("timeout", "exc"), TIMEOUTS_BAD, ids=lambda v: repr(v)[:20])
+def test_a_bad_timeout_is_refused_at_construction(timeout: object, exc: type[Exception]) -> None:
+    with pytest.raises(exc, match="timeout"):
+        AsyncPortkey(api_key="k", timeout=timeout)  # type: ignore[arg-type]
+    with pytest.raises(exc, match="timeout"):
+        AsyncPortkey(api_key="k").with_options(timeout=timeout)  # type: ignore[arg-type]
+    with pytest.raises(exc, match="timeout"):
+        portkey_vk.Portkey(api_key="k", timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_a_bad_timeout_per_call_is_refused_before_any_request(
+    fake: FakePortkey, client: Surface
+) -> None:
+    fake.add_virtual_key("k")
+    for timeout, exc in TIMEOUTS_BAD:
+        with pytest.raises(exc):
+            client.retrieve("k", timeout=timeout)
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("timeout", [1e-300, 1e300, 10**300, 1.7976931348623157e308])
+def test_extreme_but_finite_timeouts_are_accepted(timeout: float) -> None:
+    assert AsyncPortkey(api_key="k", timeout=timeout).timeout == float(timeout)
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("http://exa\x85mple.com/v1", r"control character \(U\+0085\)"),
+        ("http://127.0.0.1:8/v\x9b1", "control"),
+        ("http://127.0.0.1:8/\ud800", "surrogate"),
+        ("http://ex ample.com/v1", "host name"),
+        ("http://exa%00mple.com/v1", "host name"),
+        ("http://a..b/v1", "host name"),
+        ("http://-leading-hyphen.example/v1", "host name"),
+        ("http://" + "a" * 64 + ".example/v1", "host name"),
+        ("http://" + "a." * 127 + "example/v1", "host name"),
+        ("http://127.0.0.1:0/v1", "port 0"),
+    ],
+)
+def test_a_base_url_no_request_could_reach_is_refused_at_construction(
+    url: str, fragment: str
+) -> None:
+    with pytest.raises(PortkeyError, match=fragment):
+        AsyncPortkey(api_key="k", base_url=url)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://my_service:8080", "http://my_service:8080"),
+        ("http://localhost.:8080/v1", "http://localhost.:8080/v1"),
+        ("http://bücher.example/v1", "http://xn--bcher-kva.example/v1"),
+        ("http://[::1]:8787/v1", "http://[::1]:8787/v1"),
+        ("http://" + "a" * 63 + ".example", "http://" + "a" * 63 + ".example"),
+    ],
+)
+def test_unusual_but_valid_hosts_are_accepted(url: str, expected: str) -> None:
+    assert AsyncPortkey(api_key="k", base_url=url).base_url == expected

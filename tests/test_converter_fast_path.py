@@ -7,6 +7,7 @@ results, down to value types (``1`` vs ``1.0``) and enum members.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any, get_args
 
@@ -28,8 +29,16 @@ from portkey_vk import (
     VirtualKey,
 )
 from portkey_vk._converter import _optional_inner, converter
-from portkey_vk._fast_structure import fast_for, structure
+from portkey_vk._fast_structure import _NotFast, fast_for, structure
+from portkey_vk._json import MAX_DEPTH
 from portkey_vk._models import OpenEnum
+
+
+def _fast_virtual_key() -> Any:
+    fast = fast_for(VirtualKey)
+    assert fast is not None
+    return fast
+
 
 MODELS = (
     VirtualKey,
@@ -46,44 +55,55 @@ MODELS = (
 # global access) are drawn inside it rather than on their own, which would only repeat str fields.
 COMPARED = MODELS[:6]
 
-_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**40), max_value=2**40),
-    st.floats(),
-    st.text(max_size=4),
-    st.sampled_from(
-        [
-            "active",
-            "archived",
-            "",
-            "cost",
-            "rpm",
-            "string",
-            "virtual-key",
-            "provider",
-            "expired",
-            "2024-05-17T09:21:33.123Z",
-            "2024-05-17T09:21:33.1234567+05:30",
-            "2024-05-17",
-            "not a date",
-        ]
-    ),
-)
-_json = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
+
+def _scalars(finite: bool) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**40), max_value=2**40),
+        st.floats(allow_nan=not finite, allow_infinity=not finite),
+        st.text(max_size=4),
+        st.sampled_from(
+            [
+                "active",
+                "archived",
+                "",
+                "cost",
+                "rpm",
+                "string",
+                "virtual-key",
+                "provider",
+                "expired",
+                "2024-05-17T09:21:33.123Z",
+                "2024-05-17T09:21:33.1234567+05:30",
+                "2024-05-17",
+                "not a date",
+            ]
+        ),
+    )
+
+
+def _json_values(finite: bool) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        _scalars(finite),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+        ),
+        max_leaves=6,
+    )
+
+
+# What a JSON answer can hold (decode refuses NaN and infinities), and what a caller's dict can.
+_json = _json_values(finite=True)
+_junk = _json_values(finite=False)
 
 
 def _for_type(tp: Any, junk: bool) -> st.SearchStrategy[Any]:
     """Well-typed values for ``tp``; with ``junk``, often anything JSON can hold."""
     inner = _optional_inner(tp)
+    any_json = _junk if junk else _json
     if inner is None:
-        return _json
+        return any_json
     if attrs.has(inner):
         good: st.SearchStrategy[Any] = _model_dict(inner, junk)
     elif getattr(inner, "__origin__", None) is tuple:
@@ -100,7 +120,7 @@ def _for_type(tp: Any, junk: bool) -> st.SearchStrategy[Any]:
             else st.datetimes(timezones=st.just(timezone.utc)).map(datetime.isoformat)
         )
     elif inner is float:
-        good = st.integers() | st.floats()
+        good = st.integers() | st.floats(allow_nan=junk, allow_infinity=junk)
     elif inner is int:
         # Integral floats (100.0) are valid ints, converted by the slow path only.
         good = st.integers()
@@ -111,8 +131,8 @@ def _for_type(tp: Any, junk: bool) -> st.SearchStrategy[Any]:
     elif inner is bool:
         good = st.booleans()
     else:
-        good = st.dictionaries(st.text(max_size=3), _json, max_size=3)
-    return st.one_of(st.none(), good, good, _json) if junk else st.none() | good
+        good = st.dictionaries(st.text(max_size=3), any_json, max_size=3)
+    return st.one_of(st.none(), good, good, _junk) if junk else st.none() | good
 
 
 @st.composite
@@ -125,7 +145,9 @@ def _model_dict(draw: st.DrawFn, cls: type[Any], junk: bool) -> dict[str, Any]:
     out.update(
         draw(
             st.dictionaries(
-                st.sampled_from(["extra", "workspace_id", "\x00extra"]), _json, max_size=2
+                st.sampled_from(["extra", "workspace_id", "\x00extra"]),
+                _junk if junk else _json,
+                max_size=2,
             )
         )
     )
@@ -183,6 +205,11 @@ def test_fast_path_matches_the_detailed_converter(
     public = _outcome(structure, payload, cls)
     if detailed[0] == "ok":
         assert public == detailed
+        # Whatever is accepted equals itself and writes back as strict JSON.
+        model = structure(payload, cls)
+        assert model == model
+        assert structure(model.to_dict(), cls) == model
+        json.dumps(model.to_dict(), allow_nan=False)
     else:
         assert public[0] == "error"
         assert "@ $" in public[1]
@@ -200,3 +227,86 @@ def test_unknown_enum_values_are_the_same_member_on_both_paths() -> None:
     assert fast.status is slow.status
     assert fast.status is not None
     assert not fast.status.known
+
+
+NAN = float("nan")
+INF = float("inf")
+
+
+def _nested(depth: int, leaf: object = 1) -> object:
+    """A value of arrays and objects nested ``depth`` deep (0: the leaf itself)."""
+    value = leaf
+    for level in range(depth):
+        value = {"k": value} if level % 2 else [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("payload", "path"),
+    [
+        ({"reset_usage": NAN}, "$.reset_usage"),
+        ({"reset_usage": INF}, "$.reset_usage"),
+        ({"reset_usage": -INF}, "$.reset_usage"),
+        ({"usage_limits": {"credit_limit": NAN}}, "$.usage_limits.credit_limit"),
+        ({"usage_limits": {"alert_threshold": -INF}}, "$.usage_limits.alert_threshold"),
+        ({"usage_limits": {"periodic_reset_days": NAN}}, "$.usage_limits.periodic_reset_days"),
+        ({"rate_limits": [{"value": 1}, {"value": INF}]}, "$.rate_limits[1].value"),
+        ({"model_config": {"a": [1, {"b": NAN}]}}, "$.model_config['a'][1]['b']"),
+        ({"model_config": {"t": (INF,)}}, "$.model_config['t'][0]"),
+        ({"tags": NAN}, "$.tags"),
+        ({"tags": ["x", -INF]}, "$.tags[1]"),
+        ({"workspace_id": NAN}, "$.workspace_id"),
+        ({"future": {"x": [NAN]}}, "$.future['x'][0]"),
+        ({"usage_limits": {"future": NAN}}, "$.usage_limits.future"),
+        ({"secret_mappings": [{"future": [INF]}]}, "$.secret_mappings[0].future[0]"),
+    ],
+)
+def test_non_finite_numbers_decline_and_the_error_names_the_path(
+    payload: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(_NotFast):
+        _fast_virtual_key()(payload)
+    with pytest.raises(APIResponseValidationError) as info:
+        VirtualKey.from_dict(payload)
+    assert info.value.message.endswith(f"@ {path}")
+    assert "finite" in info.value.message or "integer" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: {"model_config": {"deep": v}},
+        lambda v: {"tags": v},
+        lambda v: {"future": v},
+        lambda v: {"usage_limits": {"future": v}},
+        lambda v: {"rate_limits": [{"future": v}]},
+    ],
+    ids=["model_config", "tags", "unknown-key", "nested-unknown-key", "in-a-list"],
+)
+def test_free_form_values_nest_at_most_max_depth(make: Any) -> None:
+    # model_config's own dict is one level; the others start at the value.
+    limit = MAX_DEPTH - 1 if "model_config" in make(0) else MAX_DEPTH
+    at_limit = make(_nested(limit))
+    fast = _fast_virtual_key()(at_limit)
+    assert fast == converter.structure(at_limit, VirtualKey)
+    assert fast == VirtualKey.from_dict(fast.to_dict())
+    too_deep = make(_nested(limit + 1))
+    with pytest.raises(_NotFast):
+        _fast_virtual_key()(too_deep)
+    with pytest.raises(APIResponseValidationError, match=f"deeper than {MAX_DEPTH} levels"):
+        VirtualKey.from_dict(too_deep)
+
+
+def test_a_depth_error_names_a_bounded_path() -> None:
+    with pytest.raises(APIResponseValidationError) as info:
+        VirtualKey.from_dict({"tags": _nested(100_000)})
+    assert len(info.value.message) < 300
+
+
+def test_a_caller_s_float_subclass_is_held_to_the_same_rule() -> None:
+    class Score(float):
+        pass
+
+    with pytest.raises(APIResponseValidationError, match=r"@ \$\.tags\[0\]"):
+        VirtualKey.from_dict({"tags": [Score("nan")]})
+    assert VirtualKey.from_dict({"tags": [Score(1.5)]}).tags == [1.5]

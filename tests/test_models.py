@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import gc
+import pickle
+import threading
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,15 +17,19 @@ from portkey_vk import (
     APIResponseValidationError,
     PeriodicReset,
     RateLimit,
+    RateLimitType,
     RateLimitUnit,
     SecretMapping,
     SecretValueFormat,
     UsageLimits,
     UsageLimitType,
     VirtualKey,
+    VirtualKeyObject,
     VirtualKeyStatus,
 )
 from portkey_vk._converter import parse_datetime
+from portkey_vk._fast_structure import FAST as _FAST
+from portkey_vk._models import OpenEnum
 
 SPEC_EXAMPLE: dict[str, Any] = {
     "name": "Open AI Workspace",
@@ -254,3 +263,107 @@ def test_nested_models_have_from_dict_too() -> None:
     limits = UsageLimits.from_dict({"credit_limit": 3, "type": "tokens"})
     assert limits.type is UsageLimitType.TOKENS
     assert UsageLimits.from_dict(limits.to_dict()) == limits
+
+
+# -- open enums: the case rule, `known`, and what unknown values may retain ----------------------
+
+OPEN_ENUMS: list[type[OpenEnum]] = sorted(OpenEnum.__subclasses__(), key=lambda c: c.__name__)
+
+
+@pytest.mark.parametrize(
+    "value", ["ACTIVE", "Active", "aCTIVE", " active", "active ", "active\x00"]
+)
+def test_values_are_case_sensitive_and_a_near_miss_is_unknown(value: str) -> None:
+    vk = VirtualKey.from_dict({"status": value})
+    assert vk.status is not None
+    assert vk.status == value
+    assert vk.status != VirtualKeyStatus.ACTIVE
+    assert vk.status is not VirtualKeyStatus.ACTIVE
+    assert not vk.status.known
+    assert repr(vk.status) == f"<VirtualKeyStatus (unknown): {value!r}>"
+    assert vk.to_dict()["status"] == value
+    assert VirtualKey.from_dict(vk.to_dict()) == vk
+
+
+@pytest.mark.parametrize("cls", OPEN_ENUMS, ids=lambda c: c.__name__)
+def test_known_is_true_exactly_for_real_members(cls: type[OpenEnum]) -> None:
+    for member in cls:
+        assert member.known
+        assert cls(member.value) is member
+        assert cls(str(member.value)) is cls(member.value)
+        # An unknown value spelled like a member's name (and so given that name) is not it.
+        for spelling in {member.name, member.name.lower(), member.value.upper()} - {member.value}:
+            impostor = cls(spelling)
+            assert not impostor.known, spelling
+            assert impostor != member
+    assert not cls("definitely-not-a-member").known
+
+
+def test_an_unknown_value_is_reused_while_recent() -> None:
+    first = VirtualKeyStatus("archived-reused")
+    assert VirtualKeyStatus("archived-reused") is first
+    # The fast structuring path finds it too, without the detailed converter.
+    vk = _FAST[VirtualKey]({"status": "archived-reused"})
+    assert vk.status is first
+
+
+@pytest.mark.parametrize("cls", OPEN_ENUMS, ids=lambda c: c.__name__)
+def test_ten_thousand_unknown_values_retain_a_bounded_number(cls: type[OpenEnum]) -> None:
+    real = len(cls.__members__)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(10_000):
+            member = cls(f"unknown-{cls.__name__}-{i}")
+            assert not member.known
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(cls._value2member_map_) <= real + 32
+    # 10,000 kept pseudo-members took ~1.5 MB; 32 of them take a few KB.
+    assert grown < 64 * 1024, grown
+    assert [m.value for m in cls] == [m.value for m in cls.__members__.values()]
+
+
+def test_unknown_values_through_the_model_retain_a_bounded_number() -> None:
+    for i in range(10_000):
+        vk = VirtualKey.from_dict(
+            {"status": f"s{i}", "object": f"o{i}", "rate_limits": [{"unit": f"u{i}"}]}
+        )
+        assert vk.status == f"s{i}"
+    for cls in (VirtualKeyStatus, VirtualKeyObject, RateLimitUnit):
+        assert len(cls._value2member_map_) <= len(cls.__members__) + 32
+
+
+def test_a_long_unknown_value_is_never_kept() -> None:
+    value = "x" * 10_000
+    size = len(VirtualKeyStatus._value2member_map_)
+    assert VirtualKeyStatus(value) == VirtualKeyStatus(value) == value
+    assert len(VirtualKeyStatus._value2member_map_) == size
+
+
+def test_unknown_values_from_many_threads_stay_bounded_and_equal() -> None:
+    results: list[list[OpenEnum]] = [[] for _ in range(8)]
+    start = threading.Barrier(8)
+
+    def work(out: list[OpenEnum]) -> None:
+        start.wait()
+        out.extend(UsageLimitType(f"t{i % 100}") for i in range(2_000))
+
+    threads = [threading.Thread(target=work, args=(out,)) for out in results]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all([m.value for m in out] == [f"t{i % 100}" for i in range(2_000)] for out in results)
+    assert len(UsageLimitType._value2member_map_) <= len(UsageLimitType.__members__) + 32
+
+
+def test_a_pseudo_member_survives_pickle_and_copy() -> None:
+    member = RateLimitType("images")
+    assert pickle.loads(pickle.dumps(member)) == member
+    assert copy.copy(member) == member
+    assert not pickle.loads(pickle.dumps(member)).known
+    assert pickle.loads(pickle.dumps(RateLimitType.TOKENS)) is RateLimitType.TOKENS

@@ -6,6 +6,7 @@ interpreter exit. Fork, Ctrl-C and exit run in a subprocess, as a user's script 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import signal
@@ -262,3 +263,27 @@ def test_the_portal_is_one_daemon_thread_per_process(sync_client: Portkey) -> No
     assert len(portals) == 1
     assert portals[0].daemon
     assert os.getpid() == _portal._state.runtime.pid  # type: ignore[union-attr]
+
+
+def test_dropped_clients_leave_nothing_in_the_portal(served: FakePortkey) -> None:
+    # Each dropped client used to leave its dead finalizer behind: 10,000 clients, 10,000
+    # entries (about 1 MB) kept for the life of the process.
+    _portal.run(asyncio.sleep, 0)  # a running portal, as in any process that made a call
+    gc.collect()
+    baseline = len(_portal._state.guards)
+    kept = Portkey(api_key=served.api_key, base_url=served.base_url)
+    assert len(_portal._state.guards) == baseline + 1
+    for i in range(2_000):
+        client = Portkey(api_key=served.api_key, base_url=served.base_url)
+        copy = client.with_options(timeout=5)
+        if i % 100 == 0:  # some were used and closed, some only dropped
+            assert copy.virtual_keys.retrieve(SLUG).slug == SLUG
+            client.close()
+    del client, copy
+    gc.collect()
+    assert len(_portal._state.guards) == baseline + 1
+    # The one still alive is still guarded, and closed when it goes too.
+    assert kept.virtual_keys.retrieve(SLUG).slug == SLUG
+    del kept
+    gc.collect()
+    assert len(_portal._state.guards) == baseline

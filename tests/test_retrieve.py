@@ -483,3 +483,40 @@ def test_unknown_status_without_a_body_gets_a_generic_message(
         client.retrieve("k")
     assert type(info.value) is APIStatusError
     assert info.value.message == "HTTP error"
+
+
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"reset_usage": float("nan")}, "$.reset_usage"),
+        ({"reset_usage": float("inf")}, "$.reset_usage"),
+        ({"usage_limits": {"credit_limit": float("-inf")}}, "$.usage_limits.credit_limit"),
+        ({"model_config": {"weights": [0.5, float("nan")]}}, "$.model_config['weights'][1]"),
+        ({"tags": {"score": float("nan")}}, "$.tags['score']"),
+        ({"shadow_field": float("inf")}, "$.shadow_field"),
+    ],
+)
+def test_an_answer_with_nan_or_infinity_is_refused_naming_the_field(
+    fake: FakePortkey, client: Surface, fields: dict[str, object], path: str
+) -> None:
+    # json.dumps writes the NaN/Infinity literals a JavaScript-ish server might send.
+    fake.fail_next(200, body=json.dumps({"slug": "vk", **fields}))
+    with pytest.raises(APIResponseValidationError) as info:
+        client.retrieve("vk")
+    assert path in info.value.message
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("shape", ["[", '{"a":'])
+def test_an_answer_nested_too_deep_is_a_typed_error_from_retrieve_and_parse(
+    fake: FakePortkey, client: Surface, shape: str
+) -> None:
+    # 100,000 levels: json's C scanner gives up with RecursionError, which must come out typed.
+    deep = shape * 100_000
+    fake.fail_next(200, body=deep)
+    with pytest.raises(APIResponseValidationError, match="not valid JSON"):
+        client.retrieve("vk")
+    fake.fail_next(200, body=deep)
+    with pytest.raises(APIResponseValidationError, match="not valid JSON"):
+        client.retrieve_raw("vk")
+    assert len(fake.requests) == 2
