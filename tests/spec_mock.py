@@ -106,6 +106,12 @@ def to_json_schema(node: Any, document: Mapping[str, Any]) -> Any:
         if key not in ("nullable", "example", "examples", "default", "description", "title")
         and not key.startswith("x-")
     }
+    if isinstance(node.get("properties"), dict):
+        # Property names are data, not keywords: a property called "description" or "title"
+        # must not be dropped with the annotations of the same name.
+        out["properties"] = {
+            name: to_json_schema(value, document) for name, value in node["properties"].items()
+        }
     if node.get("nullable"):
         return {"anyOf": [out, {"type": "null"}]}
     return out

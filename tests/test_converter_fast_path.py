@@ -186,11 +186,27 @@ def test_every_model_has_a_fast_path() -> None:
 
 @pytest.mark.parametrize("junk", [False, True], ids=["well-typed", "junk"])
 @pytest.mark.parametrize("cls", COMPARED)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(data=st.data())
 def test_fast_path_matches_the_detailed_converter(
     cls: type[Any], junk: bool, data: st.DataObject
 ) -> None:
+    fast_path_matches(cls, junk, data)
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("junk", [False, True], ids=["well-typed", "junk"])
+@pytest.mark.parametrize("cls", COMPARED)
+@settings(max_examples=2000, deadline=None)
+@given(data=st.data())
+def test_fast_path_matches_the_detailed_converter_long(
+    cls: type[Any], junk: bool, data: st.DataObject
+) -> None:
+    fast_path_matches(cls, junk, data)
+
+
+def fast_path_matches(cls: type[Any], junk: bool, data: st.DataObject) -> None:
+    """The fast path accepts only what the detailed converter accepts, and builds the same."""
     payload = data.draw(_model_dict(cls, junk))
     fast_ok = True
     try:

@@ -205,7 +205,7 @@ def test_any_finite_json_value_decodes_as_json_loads_does(value: Any) -> None:
     assert decode(pretty.encode()) == json.loads(pretty)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     body=st.binary(max_size=64)
     | st.text(max_size=64).map(str.encode)
@@ -282,7 +282,7 @@ _free_form = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(value=_free_form, depth_limit=st.integers(min_value=0, max_value=4))
 def test_the_quick_check_and_the_one_that_explains_agree(value: Any, depth_limit: int) -> None:
     problem = limits_problem(value, depth_limit)

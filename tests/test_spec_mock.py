@@ -363,7 +363,7 @@ def test_azure_deployments_are_typed() -> None:
         ("IntegrationDetailResponse", Integration),
     ],
 )
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_answer_the_document_allows_parses(
     schema: str, model: type[Provider | Integration], data: st.DataObject
