@@ -36,6 +36,9 @@ MAX_PAGE_SIZE: Final = 1000
 
 def validate_slug(slug: object, what: str = "slug") -> str:
     """Return ``slug`` if it can name a resource, or raise ``ValueError`` before any request."""
+    if type(slug) is str and slug.isascii() and slug.isprintable() and slug:
+        # The usual slug, in two C-level passes: printable ASCII holds no control character.
+        return slug
     if not isinstance(slug, str):
         # ValueError, not TypeError: callers catch one class for every refused slug.
         raise ValueError(f"{what} must be a str, got {type(slug).__name__}")  # noqa: TRY004
