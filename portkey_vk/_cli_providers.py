@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Final, TextIO
@@ -21,7 +20,7 @@ from portkey_vk._errors import PortkeyError
 from portkey_vk._models import Provider
 from portkey_vk._sync import Portkey
 from portkey_vk._types import NOT_GIVEN, NotGiven
-from portkey_vk.cli import _NoKeyError, _UsageError
+from portkey_vk.cli import _for_terminal, _NoKeyError, _UsageError
 from portkey_vk.migration import (
     DEFAULT_CONCURRENCY,
     MAX_CONCURRENCY,
@@ -411,20 +410,6 @@ def printable(value: object) -> str:
 
     A name or slug comes from the server; an ESC, a carriage return or a bidirectional override
     in it could rewrite what the user sees, so each is shown as its Python escape (``\x1b``).
+    The one rule of the command line (:func:`portkey_vk.cli._for_terminal`) decides.
     """
-    text = str(value)
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
-            code = ord(ch)
-            if code < 0x100:
-                out.append(f"\\x{code:02x}")
-            elif code < 0x10000:
-                out.append(f"\\u{code:04x}")
-            else:
-                out.append(f"\\U{code:08x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return _for_terminal(str(value))
