@@ -523,11 +523,36 @@ def _demo(out: TextIO) -> int:
 
         with Portkey(api_key=fake.api_key, base_url=fake.base_url) as client:
             from_sync = client.virtual_keys.retrieve(_DEMO_SLUG)
-        out.write("Portkey: client.virtual_keys.retrieve(...)\n")
-        out.write(_summary(from_sync, out) + "\n\n")
-        same = "the same" if from_async == from_sync else "DIFFERENT"
-        out.write(f"Both clients read {same} key.\n")
+            out.write("Portkey: client.virtual_keys.retrieve(...)\n")
+            out.write(_summary(from_sync, out) + "\n\n")
+            same = "the same" if from_async == from_sync else "DIFFERENT"
+            out.write(f"Both clients read {same} key.\n\n")
+            _demo_tour(client, out)
     return EXIT_OK if from_async == from_sync else EXIT_API_ERROR
+
+
+def _demo_tour(client: Portkey, out: TextIO) -> None:
+    """The rest of the SDK, briefly: writes, paging, the migration check and the cache."""
+    from portkey_vk._cache import Cache  # noqa: PLC0415 - only the demo needs them here
+    from portkey_vk.migration import check_migration_sync  # noqa: PLC0415
+
+    ref = client.virtual_keys.create(
+        name="Demo Anthropic key", provider="anthropic", key="sk-ant-demo-0123456789abcdef"
+    )
+    slug = _safe(ref.slug or "")
+    out.write(f"virtual_keys.create(...) -> {slug} (its provider key is shown nowhere)\n")
+    client.virtual_keys.update(ref.slug or "", note="rotated by the demo")
+    out.write(f"virtual_keys.update({slug!r}, note=...) -> None\n")
+    slugs = [_safe(vk.slug or "") for vk in client.virtual_keys.list(page_size=1)]
+    out.write(f"virtual_keys.list(page_size=1): {len(slugs)} keys, paged: {', '.join(slugs)}\n")
+    out.write(f"migration check: {_safe(check_migration_sync(client).summary())}\n")
+    cached = client.with_options(cache=Cache(ttl=30.0))
+    for _ in range(5):
+        cached.virtual_keys.retrieve(_DEMO_SLUG)
+    stats = cached.cache.stats if cached.cache is not None else None
+    out.write(f"5 reads through Cache(ttl=30): {stats}\n")
+    client.virtual_keys.delete(ref.slug or "")
+    out.write(f"virtual_keys.delete({slug!r}) -> None\n")
 
 
 def _exit_code(exc: PortkeyError) -> int:
