@@ -302,10 +302,10 @@ def test_timeouts_are_retried_and_a_later_attempt_can_succeed(
 ) -> None:
     fake.add_virtual_key("k")
     # The retry must fit in its own timeout on a loaded CI machine under coverage, where a
-    # fresh connection and a traced request took over 0.2 s: 1 s leaves room, the 3 s delay
-    # still times out the first attempt.
+    # fresh connection and a traced request took over 0.2 s: 1 s leaves room, and a 1.5 s
+    # delay still times out the first attempt.
     client = make_client(timeout=1.0, max_retries=1)
-    fake.delay_next(3.0)
+    fake.delay_next(1.5)
     assert client.retrieve("k").slug == "k"
     assert len(fake.requests) == 2
 
