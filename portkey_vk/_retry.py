@@ -142,7 +142,8 @@ def retry_delay(attempt: int, headers: Mapping[str, str] | None) -> float:
         server_delay = _retry_after(headers)
         if server_delay is not None:
             return server_delay
-    delay = min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY)
+    # The exponent is capped: 2.0**1024 overflows, and 8 s is reached long before.
+    delay = min(INITIAL_RETRY_DELAY * 2.0 ** min(attempt, 16), MAX_RETRY_DELAY)
     return delay * (1.0 - 0.25 * random.random())
 
 

@@ -48,7 +48,8 @@ def _percent(text: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("attempt", "nominal"), [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]
+    ("attempt", "nominal"),
+    [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0), (1024, 8.0), (10**6, 8.0)],
 )
 def test_backoff_doubles_to_a_cap_with_jitter(attempt: int, nominal: float) -> None:
     delays = {retry_delay(attempt, None) for _ in range(200)}
