@@ -74,6 +74,17 @@ _HOST_LABEL: Final = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?
 _MAX_SHOWN: Final = 40
 
 
+_CONTROL_CHAR: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_chars(text: str) -> bool:
+    """Whether ``text`` holds a C0 or C1 control character or DEL.
+
+    The one rule for the names that travel in a URL: slugs and workspace ids.
+    """
+    return _CONTROL_CHAR.search(text) is not None
+
+
 def _describe_char(ch: str) -> str:
     code = ord(ch)
     if ch in "\r\n":
@@ -256,7 +267,7 @@ def validate_workspace_id(value: object, what: str = "workspace_id") -> str | No
         return None
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str or None, got {type(value).__name__}")
-    if not value or any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value):
+    if not value or has_control_chars(value):
         raise ValueError(f"{what} must be a non-empty string without control characters")
     return value
 

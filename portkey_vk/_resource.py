@@ -10,12 +10,16 @@ in the transport and the retry loop, the decoding in :mod:`portkey_vk._response`
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from portkey_vk._cache import bypass, query_items, scope_of
-from portkey_vk._config import validate_headers, validate_timeout, validate_workspace_id
+from portkey_vk._config import (
+    has_control_chars,
+    validate_headers,
+    validate_timeout,
+    validate_workspace_id,
+)
 from portkey_vk._pagination import AsyncPage, AsyncPaginator, PageSource, parse_page
 from portkey_vk._response import AsyncAPIResponse, parse
 from portkey_vk._types import NotGiven
@@ -30,7 +34,6 @@ __all__ = ["AsyncAPIResource", "AsyncRawResponseView", "validate_page_size", "va
 _T = TypeVar("_T")
 _R = TypeVar("_R", bound="AsyncAPIResource")
 
-_CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_PAGE_SIZE: Final = 1000
 
 
@@ -44,7 +47,7 @@ def validate_slug(slug: object, what: str = "slug") -> str:
         raise ValueError(f"{what} must be a str, got {type(slug).__name__}")  # noqa: TRY004
     if not slug:
         raise ValueError(f"{what} must not be empty")
-    if _CONTROL_CHARS.search(slug):
+    if has_control_chars(slug):
         raise ValueError(f"{what} must not contain control characters: {slug!r}")
     return slug
 
