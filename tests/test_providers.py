@@ -507,3 +507,11 @@ def test_a_provider_in_another_workspace_is_not_found(
     with pytest.raises(NotFoundError):
         call(client, lambda c: c.providers.retrieve("p"))
     assert call(client, lambda c: c.providers.retrieve("p", workspace_id=None)).slug == "p"
+
+
+def test_provider_update_refuses_a_blank_name_like_a_virtual_key_update(
+    fake: FakePortkey, client: Surface
+) -> None:
+    with pytest.raises(ValueError, match="name"):
+        call(client, lambda c: c.providers.update("p", name="  "))
+    assert fake.requests == []

@@ -243,7 +243,7 @@ class AsyncProviders(AsyncAPIResource):
         slug = validate_slug(slug)
         params = {"workspace_id": self._workspace(workspace_id)}
         body = _params.Body()
-        body.add("name", _params.optional_str(name, "name", nullable=False))
+        body.add("name", _params.optional_nonempty_str(name, "name"))
         body.add("note", _params.optional_str(note, "note"))
         body.add("usage_limits", _params.usage_limits(usage_limits))
         body.add("rate_limits", _params.rate_limits_as_documented(rate_limits))
