@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 
 from portkey_vk import Portkey, PortkeyError, _portal
 from portkey_vk.testing import FakePortkey
+from tests.quiet import meaningful
 
 SLUG = "openai-prod"
 
@@ -43,16 +43,6 @@ def script(code: str, fake: FakePortkey) -> list[str]:
         *(sys.executable, "-X", "dev", "-W", "error", "-c", textwrap.dedent(code)),
         *(fake.base_url, fake.api_key),
     ]
-
-
-# asyncio's debug mode (-X dev) reports any callback slower than 0.1 s; on a loaded 2-core CI
-# machine the first call (imports, the pool, TLS defaults) can be. That is timing, not a leak.
-_SLOW_CALLBACK = re.compile(r"^Executing <.*> took \d+\.\d+ seconds\n?", re.MULTILINE)
-
-
-def meaningful(stderr: str) -> str:
-    """``stderr`` without asyncio's slow-callback notes: what the assertions are about."""
-    return _SLOW_CALLBACK.sub("", stderr)
 
 
 def run_script(
