@@ -197,6 +197,9 @@ def _resolve_api_key(api_key: str | None) -> str:
     api_key = api_key.strip()
     bad = _BAD_KEY_CHAR.search(api_key)
     if bad is not None:
+        # Error reporters (Sentry) send every frame's locals: this frame's would be the key,
+        # read from the environment where no caller's frame holds it.
+        api_key = ""
         # Never echo the key itself, even in this message: only the kind of the character that
         # cannot belong to any key, and its code point.
         raise PortkeyError(

@@ -385,23 +385,28 @@ class AsyncTransport:
             query = {k: str(v) for k, v in params.items() if v is not None}
             if query:
                 url = url.update_query(query)
-        headers: Mapping[str, str] = config.headers
-        if extra_headers is not None:
-            headers = {**headers, **validate_headers(extra_headers, "extra_headers")}
-        if self._request_proxy_headers:
-            headers = {**headers, **self._request_proxy_headers}
+        # Everything that can refuse the call runs before a local holds the client's headers:
+        # error reporters such as Sentry send every local of every frame of a traceback, and
+        # those headers carry the API key, which no caller's frame holds.
+        extra = None if extra_headers is None else validate_headers(extra_headers, "extra_headers")
         body: bytes | None = None
         if json_body is not None:
             try:
                 body = json.dumps(json_body, ensure_ascii=False, allow_nan=False).encode()
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"the request body cannot be sent as JSON: {exc}") from None
-            headers = {**headers, **_JSON_HEADERS}
         if timeout is None:
             seconds, client_timeout = config.timeout, config.client_timeout
         else:
             seconds = validate_timeout(timeout)
             client_timeout = aiohttp.ClientTimeout(total=seconds)
+        headers: Mapping[str, str] = config.headers
+        if extra is not None:
+            headers = {**headers, **extra}
+        if self._request_proxy_headers:
+            headers = {**headers, **self._request_proxy_headers}
+        if body is not None:
+            headers = {**headers, **_JSON_HEADERS}
         scrubber = config.scrubber.with_secrets(secrets) if secrets else config.scrubber
         req = PreparedRequest(method, url, headers, body, seconds, client_timeout, scrubber)
         return send(self, config, req, parser)

@@ -14,11 +14,20 @@ import html
 import logging
 import re
 import traceback
+import types
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["DEPTH", "FRAGMENT", "assert_clean", "assert_records_clean", "found", "reachable"]
+__all__ = [
+    "DEPTH",
+    "FRAGMENT",
+    "assert_clean",
+    "assert_records_clean",
+    "found",
+    "frame_locals",
+    "reachable",
+]
 
 # Decodings applied on top of each other: a reader may percent-decode a URL, JSON-decode the
 # result and unescape HTML in it, in any order.
@@ -182,3 +191,45 @@ def assert_records_clean(
             piece = found(text, secrets, fragments=fragments)
             assert piece is None, f"{piece!r} in a log record: {text[:2000]}"
     return count
+
+
+def _as_reported(value: object, depth: int = 4) -> Iterator[str]:
+    """What an error reporter capturing locals sends for ``value``: Sentry walks mappings and
+    sequences and takes ``repr()`` of any other object (it never reads their attributes)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bytes | bytearray):
+        yield from _bytes_texts(bytes(value))
+    elif depth and (isinstance(value, Mapping) or type(value).__name__.endswith("MultiDictProxy")):
+        for key, item in list(value.items()):  # type: ignore[attr-defined]
+            yield str(key)
+            yield from _as_reported(item, depth - 1)
+    elif depth and isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _as_reported(item, depth - 1)
+    else:
+        try:
+            yield repr(value)
+        except Exception as exc:  # a hostile __repr__ would itself be a finding
+            yield f"<unprintable {type(value).__name__}: {exc!r}>"
+
+
+def frame_locals(exc: BaseException) -> Iterator[tuple[types.FrameType, str, str]]:
+    """``(frame, name, text)`` for every local of every frame in ``exc``'s traceback and in
+    those of its chain, serialised as an error reporter with local variables on would send it
+    (Sentry's ``include_local_variables`` is on by default)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            for name, value in list(frame.f_locals.items()):
+                for text in _as_reported(value):
+                    yield frame, name, text
+            tb = tb.tb_next
+        pending += [link for link in (current.__cause__, current.__context__) if link is not None]

@@ -15,7 +15,7 @@ import queue
 import ssl
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from portkey_vk import APIConnectionError, APIError, AsyncPortkey, Portkey, Port
 from portkey_vk._scrub import UnderlyingError
 from portkey_vk._transport import ERROR_BODY_LIMIT
 from portkey_vk.testing import FakePortkey
+from tests.conftest import Surface, unused_port
 from tests.hostile import (
     API_KEY,
     VK_BODY,
@@ -41,7 +42,7 @@ from tests.hostile import (
     raw,
     respond,
 )
-from tests.leaks import assert_clean, assert_records_clean, found
+from tests.leaks import assert_clean, assert_records_clean, found, frame_locals
 
 
 def _texts(obj: object) -> Iterator[str]:
@@ -934,3 +935,82 @@ async def test_key_echoed_in_a_gzip_body_is_scrubbed_after_decompression() -> No
     assert vk.name == "[REDACTED]"
     for shown in (vk, vk.to_dict(), raw_response.content, raw_response.json()):
         assert_clean(shown, API_KEY)
+
+
+# -- frame locals: what an error reporter sends with a traceback ---------------------------------
+
+API_KEY_IN_FRAMES = "pk-frames-0123456789abcdef"
+_PACKAGE = str(Path(sys.modules["portkey_vk"].__file__ or "").parent)
+
+
+def _frames_holding_the_key(exc: BaseException) -> list[str]:
+    return sorted(
+        {
+            f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}:{name}"
+            for frame, name, text in frame_locals(exc)
+            # The test's own frames hold the key; so may a caller's, in their own variables.
+            if frame.f_code.co_filename.startswith(_PACKAGE) and found(text, [API_KEY_IN_FRAMES])
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "bad extra header",
+        "bad timeout",
+        "body not JSON",
+        "not found",
+        "server error",
+        "connection refused",
+        "create server error",
+        "list server error",
+        "bad key from the environment",
+    ],
+)
+def test_no_frame_of_a_raised_error_holds_the_api_key(
+    make_client: Callable[..., Surface],
+    fake: FakePortkey,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+) -> None:
+    # Sentry and its peers send the local variables of every frame of a traceback, taking the
+    # items of mappings and the repr of other objects. No caller's frame holds the API key at
+    # call time (the client does), so none of ours may: not the client's headers, not a key
+    # read from the environment. (Arguments a caller passes, a provider key for one, are in
+    # the caller's own call frame anyway.)
+    fake.api_key = API_KEY_IN_FRAMES
+    fake.add_virtual_key("vk")
+    if case == "bad key from the environment":
+        monkeypatch.setenv("PORTKEY_API_KEY", API_KEY_IN_FRAMES + "\x01")
+        with pytest.raises(PortkeyError) as info:
+            make_client(api_key=None)
+        assert _frames_holding_the_key(info.value) == []
+        return
+    port = unused_port()
+    client = make_client(
+        api_key=API_KEY_IN_FRAMES,
+        max_retries=0,
+        **({"base_url": f"http://127.0.0.1:{port}/v1"} if case == "connection refused" else {}),
+    )
+    if "server error" in case:
+        fake.fail_next(500, times=2)
+    calls: dict[str, Callable[[], Any]] = {
+        "bad extra header": lambda: client.call("retrieve", "vk", extra_headers={"a b": "v"}),
+        "bad timeout": lambda: client.call("retrieve", "vk", timeout=-1),
+        "body not JSON": lambda: client.call(
+            "update", "vk", note="n", extra_body={"x": float("nan")}
+        ),
+        "not found": lambda: client.call("retrieve", "nope"),
+        "server error": lambda: client.call("retrieve", "vk"),
+        "connection refused": lambda: client.call("retrieve", "vk"),
+        "create server error": lambda: client.call("create", name="n", provider="openai"),
+        "list server error": client.items,
+    }
+    with pytest.raises((PortkeyError, ValueError)) as info:
+        calls[case]()
+    assert _frames_holding_the_key(info.value) == []
+    # Not vacuous: the walk reached our frames, where a held key would have been seen.
+    assert any(
+        frame.f_code.co_filename.startswith(_PACKAGE) for frame, _, _ in frame_locals(info.value)
+    )
