@@ -426,25 +426,31 @@ def _probe(*args: str) -> dict[str, float]:
     return result
 
 
-def _compile_bytecode() -> None:
+def _compile_bytecode(modules: list[str]) -> None:
     """Write the ``.pyc`` files a user's ``pip install`` writes, for every installed package.
 
     uv installs without compiling, and with ``PYTHONDONTWRITEBYTECODE`` set (as on our CI
     machines) no import ever writes them: every timed import would then compile each module
     from source, measuring the compiler (2-3x the real cost, and more for the library with more
-    source) rather than what a user waits for.
+    source) rather than what a user waits for. The measured packages' own folders are compiled
+    too, for an editable install whose source lives outside site-packages.
     """
     import compileall
+    import importlib.util
     import sysconfig
 
-    for key in ("purelib", "platlib"):
-        compileall.compile_dir(sysconfig.get_paths()[key], quiet=2, workers=0)
+    folders = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    for module in modules:
+        spec = importlib.util.find_spec(module)
+        folders.update(spec.submodule_search_locations or () if spec else ())
+    for folder in sorted(folders):
+        compileall.compile_dir(folder, quiet=2, workers=0)
 
 
 def measure_imports(reps: int) -> dict[str, dict[str, Any]]:
     modules = ["-", "aiohttp", "portkey_vk", "httpx", "portkey_ai"]
     modules = [m for m in modules if m == "-" or _has(m)]
-    _compile_bytecode()
+    _compile_bytecode([m for m in modules if m != "-"])
     samples: dict[str, list[dict[str, float]]] = {m: [] for m in modules}
     for _ in range(reps):
         for module in modules:  # interleaved, like the throughput rounds
