@@ -16,12 +16,14 @@ What it does, in one place for every resource (see ``docs/caching.md``):
   WARNING once per key and outage); 401, 403 and 404 drop the entry and raise;
 - **negative caching**: with ``negative_ttl``, a 404 is remembered and raised from memory;
 - **bounded**: at most ``max_entries``, least recently used evicted first;
-- **writes invalidate**: an ``update``/``delete``/``create`` through any client sharing the cache
-  drops the entries of that slug, and detaches a read of it already in flight.
+- **writes invalidate**: a write through any client sharing the cache drops the entries its
+  request options name (its path and what lies below it, its parent's list, and the paths it
+  says it also changes), and detaches a read of them already in flight.
 
-Entries are keyed by the request path (resource and slug), its query (a workspace), the base URL
-and a keyed digest of the API key: the same ``Cache`` may serve clients with different keys, and
-never hands one key's answer to another. The key itself is never stored.
+Entries are keyed by the request options of the read (:func:`key_of`: the path segments and the
+query, such as a workspace), the base URL and a keyed digest of the API key: the same ``Cache``
+may serve clients with different keys, and never hands one key's answer to another. The key
+itself is never stored.
 
 Thread safety: one :class:`threading.Lock` guards the entries, the statistics and the flights;
 it is held only for dictionary operations, never across an ``await``.
@@ -49,14 +51,15 @@ from portkey_vk._errors import (
     APIError,
     APIStatusError,
     AuthenticationError,
+    ConnectionFailure,
     NotFoundError,
     PermissionDeniedError,
 )
 from portkey_vk._logging import logger as log
-from portkey_vk._redirects import is_refusal
 
 if TYPE_CHECKING:
     from portkey_vk._config import ClientConfig
+    from portkey_vk._options import Path, RequestOptions
 
 __all__ = [
     "MISS",
@@ -66,6 +69,7 @@ __all__ = [
     "bypass",
     "cached_read",
     "is_cached_read",
+    "key_of",
     "peek",
     "query_items",
     "scope_of",
@@ -96,6 +100,16 @@ def scope_of(config: ClientConfig) -> Scope:
     """The part of a cache key that names the control plane and the credentials."""
     digest = hmac.new(_DIGEST_KEY, config.api_key.encode(), hashlib.sha256).hexdigest()
     return (config.base_str, digest[:32])
+
+
+def key_of(options: RequestOptions[Any], scope: Scope) -> Key:
+    """The entry of a read: its path and query, for this control plane and these credentials.
+
+    Whatever the answer depends on must be in the path or the query, not in headers.
+    """
+    # Exact str segments only: a str subclass might hash or compare in its own way.
+    path = tuple(map(str.__str__, options.path))
+    return (path, query_items(options.query) if options.query else (), scope)
 
 
 @attrs.frozen
@@ -250,7 +264,10 @@ class _PeekMiss(Exception):
 def _stale_worthy(exc: BaseException) -> bool:
     if isinstance(exc, APIStatusError):
         return exc.status_code >= 500 or exc.status_code in _STALE_STATUSES
-    return isinstance(exc, APIConnectionError) and not is_refusal(exc)
+    return (
+        isinstance(exc, APIConnectionError)
+        and exc.failure is not ConnectionFailure.REDIRECT_REFUSED
+    )
 
 
 def _validate_seconds(value: object, what: str, *, positive: bool) -> float:
@@ -291,7 +308,7 @@ class Cache:
 
     __slots__ = (
         "__weakref__",
-        "_by_slug",
+        "_by_prefix",
         "_clock",
         "_coalesced",
         "_entries",
@@ -329,8 +346,9 @@ class Cache:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: collections.OrderedDict[Key, _Entry] = collections.OrderedDict()
-        # slug -> the keys of its entries, for invalidate() without a scan.
-        self._by_slug: dict[str, set[Key]] = {}
+        # Every prefix of an entry's path -> the keys below it, so that a write or invalidate()
+        # finds what it makes stale without a scan.
+        self._by_prefix: dict[Path, set[Key]] = {}
         self._flights: dict[tuple[Key, asyncio.AbstractEventLoop], _Flight] = {}
         self._hits = self._misses = self._coalesced = 0
         self._stale_served = self._evictions = 0
@@ -374,37 +392,37 @@ class Cache:
     def invalidate(self, slug: str, *, resource: str | None = None) -> int:
         """Drop every entry of ``slug`` (in every workspace, for every API key sharing the cache).
 
-        ``resource`` narrows it to one resource (its path, e.g. ``"virtual-keys"``). A read of
-        the slug already in flight is detached: its callers get its answer, but it is not
-        stored. Returns how many entries were dropped.
+        ``resource`` narrows it to one resource (its path, e.g. ``"virtual-keys"``); what lies
+        below the slug (an integration's models) goes with it. A read of the slug already in
+        flight is detached: its callers get its answer, but it is not stored. Returns how many
+        entries were dropped.
         """
         if not isinstance(slug, str):
             raise TypeError(f"slug must be a str, got {type(slug).__name__}")
         with self._lock:
-            dropped = 0
-            keys = self._by_slug.get(slug)
-            if keys:
-                for key in [k for k in keys if resource is None or k[0][0] == resource]:
-                    self._drop(key)
-                    dropped += 1
-            for slot, flight in list(self._flights.items()):
-                path = flight.key[0]
-                if len(path) > 1 and path[1] == slug and (resource is None or path[0] == resource):
-                    flight.detached = True
-                    del self._flights[slot]
-            return dropped
+            if resource is not None:
+                resources = [resource]
+            else:
+                resources = [prefix[0] for prefix in self._by_prefix if len(prefix) == 1]
+                resources += [f.key[0][0] for f in self._flights.values() if f.key[0]]
+            return self._invalidate_below([(name, slug) for name in dict.fromkeys(resources)])
 
     def clear(self) -> None:
         """Drop every entry and detach every read in flight; the counters are kept."""
         with self._lock:
             self._entries.clear()
-            self._by_slug.clear()
+            self._by_prefix.clear()
             for flight in self._flights.values():
                 flight.detached = True
             self._flights.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __bool__(self) -> bool:
+        # Always true, like any options object: without it, ``__len__`` would make an empty
+        # cache falsy, and ``if client.cache:`` would read as "no cache".
+        return True
 
     def __repr__(self) -> str:
         return (
@@ -432,11 +450,6 @@ class Cache:
         if _peeking.active:
             raise _PeekMiss
         return self._through(key, fetch, "/".join(key[0]))
-
-    def _read(self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]]) -> Awaitable[_T]:
-        """:meth:`_hit`, else :meth:`_fetch`."""
-        done = self._hit(key)
-        return self._fetch(key, fetch) if done is None else done
 
     def _lookup(self, key: Key) -> _Entry | None:
         """The entry to serve without a request: fresh, or stale within a refresh back-off."""
@@ -601,8 +614,8 @@ class Cache:
                 return
             entries[key] = entry
             path = key[0]
-            if len(path) > 1:
-                self._by_slug.setdefault(path[1], set()).add(key)
+            for end in range(1, len(path) + 1):
+                self._by_prefix.setdefault(path[:end], set()).add(key)
             while len(entries) > self._max_entries:
                 self._drop(next(iter(entries)))
                 self._evictions += 1
@@ -611,17 +624,57 @@ class Cache:
         """Remove ``key``'s entry and its index; the lock is held."""
         del self._entries[key]
         path = key[0]
-        if len(path) > 1:
-            keys = self._by_slug.get(path[1])
+        for end in range(1, len(path) + 1):
+            keys = self._by_prefix.get(path[:end])
             if keys is not None:
                 keys.discard(key)
                 if not keys:
-                    del self._by_slug[path[1]]
+                    del self._by_prefix[path[:end]]
 
-    def _invalidate_path(self, path: tuple[str, ...]) -> None:
-        """After a write to ``path``: drop the cached reads of the slug it names."""
-        if len(path) > 1:
-            self.invalidate(path[1], resource=path[0])
+    def _invalidate_write(self, options: RequestOptions[Any], result: object) -> None:
+        """After a write (or its failure): drop the cached reads its options make stale.
+
+        Its path and everything below it, its parent's list, the paths it names in
+        ``invalidates``, and for a create (a ``POST`` answered with a ``slug``) a 404 remembered
+        for the new slug.
+        """
+        paths = [options.path, *options.invalidates]
+        slug = getattr(result, "slug", None)
+        if options.method == "POST" and isinstance(slug, str):
+            paths.append((*options.path, slug))
+        with self._lock:
+            self._invalidate_below(paths, parents=True)
+
+    def _invalidate_below(self, paths: list[Path], *, parents: bool = False) -> int:
+        """Drop the entries at or below ``paths`` and detach the matching reads in flight.
+
+        With ``parents``, also the entries at each path's parent exactly (its list). The lock
+        is held.
+        """
+        keys: set[Key] = set()
+        for path in paths:
+            keys.update(self._by_prefix.get(path, ()))
+            if parents and len(path) > 1:
+                keys.update(
+                    k for k in self._by_prefix.get(path[:-1], ()) if len(k[0]) == len(path) - 1
+                )
+        for key in keys:
+            self._drop(key)
+        for slot, flight in list(self._flights.items()):
+            if _stale_by(flight.key[0], paths, parents=parents):
+                flight.detached = True
+                del self._flights[slot]
+        return len(keys)
+
+
+def _stale_by(path: Path, written: list[Path], *, parents: bool) -> bool:
+    """Whether a read of ``path`` is made stale by writes to ``written``."""
+    for target in written:
+        if path[: len(target)] == target:
+            return True
+        if parents and len(target) > 1 and path == target[:-1]:
+            return True
+    return False
 
 
 def query_items(params: Mapping[str, str | int | None] | None) -> tuple[tuple[str, str], ...]:

@@ -18,6 +18,7 @@ from portkey_vk._errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    ConnectionFailure,
     parse_error_body,
     status_error_class,
 )
@@ -34,6 +35,8 @@ _REQUEST_ID_HEADERS: Final = ("x-portkey-request-id", "x-portkey-trace-id")
 # Failures that happen before a single byte of the request reaches the server: refused, DNS,
 # TLS handshake (ClientSSLError and its certificate variant are ClientConnectorErrors too).
 _NEVER_SENT: Final = (aiohttp.ClientConnectorError,)
+# A connection that closed under a request already sent: the server may have acted on it.
+_DROPPED: Final = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 
 def request_id_of(headers: CIMultiDictProxy[str] | dict[str, str]) -> str | None:
@@ -105,13 +108,11 @@ def connection_error(
     error.__cause__ = UnderlyingError.of(cause, scrubber)
     error.__suppress_context__ = True
     # Whether the request may have reached the server decides whether a write may be retried.
-    error.__dict__["_never_sent"] = isinstance(exc, _NEVER_SENT)
+    if isinstance(exc, _NEVER_SENT):
+        error.failure = ConnectionFailure.NEVER_SENT
+    elif isinstance(exc, _DROPPED):
+        error.failure = ConnectionFailure.DROPPED
     return error
-
-
-def never_sent(exc: APIConnectionError) -> bool:
-    """Whether the failed attempt certainly did not reach the server."""
-    return bool(exc.__dict__.get("_never_sent"))
 
 
 def _describe(scrubber: Scrubber, exc: BaseException) -> str:

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "ConnectionFailure",
     "InternalServerError",
     "NotFoundError",
     "PaymentRequiredError",
@@ -79,13 +81,36 @@ class APIError(PortkeyError):
         self.url = url
 
 
+class ConnectionFailure(enum.Enum):
+    """How an attempt failed without a usable answer: what :attr:`APIConnectionError.failure` says.
+
+    It tells whether the request may have reached the server, which decides whether a write may
+    be sent again (see ``docs/write-safety.md``).
+    """
+
+    NEVER_SENT = "never_sent"
+    """Refused, DNS, TLS handshake: not a byte of the request reached the server."""
+    DROPPED = "dropped"
+    """The connection closed after the request was sent, before a whole answer arrived."""
+    REDIRECT_REFUSED = "redirect_refused"
+    """The SDK refused a redirect (another origin, a secret in it): refused again on any retry."""
+    OTHER = "other"
+    """Anything else (a timeout, a broken answer): the request may have reached the server."""
+
+
 class APIConnectionError(APIError):
     """No usable response arrived.
 
     Connection refused or reset, DNS failure, a server that disconnected mid-answer, or a
     redirect the SDK refused to follow. Retried (up to ``max_retries``) unless it is a refused
     redirect.
+
+    Attributes:
+        failure: how it failed (:class:`ConnectionFailure`), and so whether the request may have
+            reached the server.
     """
+
+    failure: ConnectionFailure
 
     def __init__(
         self,
@@ -93,8 +118,15 @@ class APIConnectionError(APIError):
         *,
         method: str | None = None,
         url: str | None = None,
+        failure: ConnectionFailure = ConnectionFailure.OTHER,
     ) -> None:
         super().__init__(message, method=method, url=url)
+        self.failure = failure
+
+    @property
+    def never_sent(self) -> bool:
+        """Whether the failed attempt certainly did not reach the server."""
+        return self.failure is ConnectionFailure.NEVER_SENT
 
 
 class APITimeoutError(APIConnectionError):

@@ -10,8 +10,11 @@
 
     for vk in Portkey().virtual_keys.list(): ...        # sync: SyncPage, the same, blocking
 
-Portkey's lists are ``{"object": "list", "total": T, "data": [...]}`` addressed by
-``current_page`` (from 0) and ``page_size``, with no cursor. Iteration stops on an empty page, a
+How a list is paged is a :class:`Paging`: the request for page N, and where an answer's items
+and total are. Portkey's main lists are :class:`OffsetPaging`, ``{"object": "list", "total": T,
+"data": [...]}`` addressed by ``current_page`` (from 0) and ``page_size``, with no cursor; an
+integration's models and workspaces come whole in one answer, ``{"models": [...], "total": N}``
+(:class:`WholeList`). The walk below knows neither scheme. Iteration stops on an empty page, a
 short page, once ``total`` items were seen, or when a server ignores paging (a page of items
 already seen): it never loops forever, never yields an item twice, and never fetches more than
 ``ceil(total / page_size) + 1`` pages. Once ``total`` is known, up to :data:`PREFETCH` page
@@ -32,13 +35,28 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from portkey_vk._errors import APIResponseValidationError
 from portkey_vk._fast_structure import structure
-from portkey_vk._response import decode
+from portkey_vk._response import decode, unwrap, validation_error
+from portkey_vk._retry import request
 
 if TYPE_CHECKING:
+    from portkey_vk._config import ClientConfig
+    from portkey_vk._options import RequestOptions
     from portkey_vk._portal import ClientGuard
-    from portkey_vk._transport import RawResponse
+    from portkey_vk._transport import AsyncTransport
+    from portkey_vk._wire import RawResponse
 
-__all__ = ["PREFETCH", "AsyncPage", "AsyncPaginator", "SyncPage", "parse_page", "to_sync"]
+__all__ = [
+    "PREFETCH",
+    "AsyncPage",
+    "AsyncPaginator",
+    "OffsetPaging",
+    "PageSource",
+    "Paging",
+    "SyncPage",
+    "WholeList",
+    "parse_items",
+    "to_sync",
+]
 
 _T = TypeVar("_T")
 _S = TypeVar("_S")
@@ -50,29 +68,140 @@ MAX_BUFFERED: Final = 2 * PREFETCH
 """How many pages past the one being yielded may be fetched (arrived or in flight) at once."""
 
 
-class PageSource(Generic[_T]):
-    """How a list's pages are fetched: ``send(index)`` the request, ``parse(raw, index)`` it.
+class Paging:
+    """The page protocol: how one list is paged. Subclass it for a new paging scheme.
 
-    Calling it fetches and parses one page. The walk uses the two halves apart: a request is
-    sent again as soon as an answer arrives, and the answer is parsed only when its turn comes,
-    so parsing one page never holds back the requests for the next ones.
+    A scheme says which request fetches page ``index`` (:meth:`request`) and where an answer's
+    items and total are (:meth:`read`); the walk, the fetch-ahead window and the sync facade
+    never know more. Items are told apart by :meth:`identity` (a server repeating items is
+    caught by it).
+
+    Attributes:
+        key: the answer's member holding the items (``data``, ``models``, ``workspaces``); a
+            bare JSON array is read as the items too.
+        page_size: the items asked for per page; ``None`` when one answer is the whole list.
+        identity_fields: the item attributes that name an item (the first one set is used).
     """
 
-    __slots__ = ("parse", "send")
+    __slots__ = ("identity_fields", "key", "page_size")
 
     def __init__(
         self,
-        send: Callable[[int], Awaitable[RawResponse]],
-        parse: Callable[[RawResponse, int], AsyncPage[_T]],
+        key: str = "data",
+        *,
+        page_size: int | None = None,
+        identity_fields: tuple[str, ...] = ("id", "slug"),
     ) -> None:
-        self.send = send
-        self.parse = parse
+        self.key = key
+        self.page_size = page_size
+        self.identity_fields = identity_fields
+
+    def request(self, options: RequestOptions[Any], index: int) -> RequestOptions[Any]:
+        """The request for page ``index`` (from 0) of the list ``options`` describes."""
+        return options
+
+    def read(self, body: Any) -> tuple[list[Any], int | None] | None:
+        """The items of a decoded answer and the list's total (``None``: not said).
+
+        ``None`` when the answer is not a list of this scheme. A ``total`` that is not a
+        non-negative int is ignored.
+        """
+        if type(body) is dict and type(body.get(self.key)) is list:
+            count = body.get("total")
+            return body[self.key], count if type(count) is int and count >= 0 else None
+        if type(body) is list:
+            return body, None
+        return None
+
+    def identity(self, item: object) -> object:
+        """What names ``item`` among the list's items; ``None`` when it has no such attribute."""
+        found = tuple(getattr(item, name, None) for name in self.identity_fields)
+        return None if all(value is None for value in found) else found
+
+
+class OffsetPaging(Paging):
+    """Portkey's offset paging: ``current_page`` (from 0) and ``page_size`` in the query."""
+
+    __slots__ = ()
+
+    def __init__(self, page_size: int, *, key: str = "data") -> None:
+        super().__init__(key, page_size=page_size)
+
+    def request(self, options: RequestOptions[Any], index: int) -> RequestOptions[Any]:
+        """``options`` with ``current_page=index`` and ``page_size`` in its query."""
+        query = {**(options.query or {}), "current_page": index, "page_size": self.page_size}
+        return options.replace(query=query)
+
+
+class WholeList(Paging):
+    """A list that one answer holds whole: ``{"models": [...], "total": N}`` or a bare array."""
+
+    __slots__ = ()
+
+    def __init__(self, key: str, *, identity_fields: tuple[str, ...] = ("id", "slug")) -> None:
+        super().__init__(key, page_size=None, identity_fields=identity_fields)
+
+
+def parse_items(raw: RawResponse, cast_to: type[_T], paging: Paging) -> tuple[list[_T], int | None]:
+    """Decode a list answer into its ``cast_to`` items and the list's total.
+
+    The page parser: a list's options carry it (with ``cast_to`` and ``paging`` bound) as their
+    ``parser``, so a page takes the same request and parse path as a single object.
+    """
+    body = unwrap(decode(raw))
+    found = paging.read(body)
+    if found is None:
+        raise validation_error(
+            raw,
+            f"a list answer must be an object with a {paging.key} array, not {type(body).__name__}",
+            body,
+        )
+    items, total = found
+    data = []
+    for index, item in enumerate(items):
+        try:
+            data.append(structure(item, cast_to))
+        except APIResponseValidationError as exc:  # noqa: PERF203 - names the failing item
+            message = exc.message.replace("@ $", f"@ $.{paging.key}[{index}]")
+            raise validation_error(raw, message, body, exc) from None
+    return data, total
+
+
+class PageSource(Generic[_T]):
+    """Where one list's pages come from: its options, sent through the one pipeline.
+
+    :meth:`send` requests page ``index`` and :meth:`parse` reads its answer; the walk uses the
+    two halves apart: a request is sent again as soon as an answer arrives, and the answer is
+    parsed only when its turn comes, so parsing one page never holds back the requests for the
+    next ones. Calling the source does both.
+    """
+
+    __slots__ = ("config", "options", "paging", "transport")
+
+    def __init__(
+        self, transport: AsyncTransport, config: ClientConfig, options: RequestOptions[Any]
+    ) -> None:
+        assert options.paging is not None
+        self.transport = transport
+        self.config = config
+        self.options = options
+        self.paging: Paging = options.paging
+
+    def send(self, index: int) -> Awaitable[RawResponse]:
+        """Send the request for page ``index``; its coroutine gives the unparsed answer."""
+        page_options = self.paging.request(self.options, index)
+        result: Awaitable[RawResponse] = request(
+            self.transport, self.config, page_options, parse=False
+        )
+        return result
+
+    def parse(self, raw: RawResponse, index: int) -> AsyncPage[_T]:
+        """Read page ``index``'s answer into an :class:`AsyncPage`."""
+        data, total = self.options.parser(raw)
+        return AsyncPage(data, total, index, self.paging.page_size, self)
 
     async def __call__(self, index: int) -> AsyncPage[_T]:
         return self.parse(await self.send(index), index)
-
-
-FetchPage = PageSource
 
 
 class AsyncPage(Generic[_T]):
@@ -82,7 +211,7 @@ class AsyncPage(Generic[_T]):
         data: the items of this page, in server order.
         total: how many items the whole list has, as the server said (``None`` if it did not).
         page_index: this page's ``current_page`` (from 0).
-        page_size: the ``page_size`` it was asked with.
+        page_size: the ``page_size`` it was asked with (``None`` for a list answered whole).
     """
 
     __slots__ = ("_fetch", "data", "page_index", "page_size", "total")
@@ -92,8 +221,8 @@ class AsyncPage(Generic[_T]):
         data: Sequence[_T],
         total: int | None,
         page_index: int,
-        page_size: int,
-        fetch: FetchPage[_T],
+        page_size: int | None,
+        fetch: PageSource[_T],
     ) -> None:
         self.data: list[_T] = list(data)
         self.total = total
@@ -103,7 +232,7 @@ class AsyncPage(Generic[_T]):
 
     def has_next_page(self) -> bool:
         """Whether another page may follow: this one is full and ``total`` is not reached."""
-        if len(self.data) < self.page_size:
+        if self.page_size is None or len(self.data) < self.page_size:
             return False
         return self.total is None or (self.page_index + 1) * self.page_size < self.total
 
@@ -147,7 +276,7 @@ class AsyncPaginator(Generic[_T]):
     __slots__ = ("_fetch", "_raw")
 
     def __init__(
-        self, fetch: FetchPage[_T], raw: Callable[[], Awaitable[Any]] | None = None
+        self, fetch: PageSource[_T], raw: Callable[[], Awaitable[Any]] | None = None
     ) -> None:
         self._fetch = fetch
         self._raw = raw
@@ -166,14 +295,7 @@ class AsyncPaginator(Generic[_T]):
         return f"<{type(self).__name__}>"
 
 
-def _identity(item: object) -> object:
-    # Items are models (not hashable: they hold dicts); their id or slug names them.
-    ident = getattr(item, "id", None)
-    slug = getattr(item, "slug", None)
-    return None if ident is None and slug is None else (ident, slug)
-
-
-async def _first_then_walk(fetch: FetchPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list[_T]]]:
+async def _first_then_walk(fetch: PageSource[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list[_T]]]:
     walk = _walk(await fetch(0))
     try:
         async for step in walk:
@@ -280,6 +402,7 @@ async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list
     size = first.page_size
     start = first.page_index
     source = first._fetch
+    identity = source.paging.identity
     # Pages this walk may fetch, ``first`` included: the pages ``total`` promises plus one,
     # for a list that grew meanwhile. Unknown until a page says ``total``.
     budget = _page_budget(first)
@@ -292,7 +415,7 @@ async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list
         while True:
             fresh = []
             for item in page.data:
-                key = _identity(item)
+                key = identity(item)
                 if key is None:
                     fresh.append(item)
                 elif key not in seen:
@@ -302,12 +425,12 @@ async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list
                 # The same items again: the server ignores paging. Stop, yielding nothing new.
                 return
             previous = page.data
-            if budget is None and page.total is not None:
+            if budget is None and page.total is not None and size is not None:
                 budget = max(fetched, _expected_pages(page.total, size) - start) + 1
             more = page.has_next_page() and (budget is None or fetched < budget)
             if more and page.total is not None and len(seen) >= page.total:
                 more = False
-            if more and page.total is not None and budget is not None:
+            if more and page.total is not None and budget is not None and size is not None:
                 # Ahead only within the pages ``total`` promises (the one extra page a growing
                 # list may need is fetched on its own), and before this page is handed out, so
                 # the caller's work on it overlaps with the requests.
@@ -361,61 +484,11 @@ def _expected_pages(total: int, size: int) -> int:
 
 
 def _page_budget(first: AsyncPage[Any]) -> int | None:
+    if first.page_size is None:
+        return 1  # the whole list in one answer
     if first.total is None:
         return None  # no total yet: only short, empty or repeated pages end it
     return max(1, _expected_pages(first.total, first.page_size) - first.page_index) + 1
-
-
-def parse_page(
-    raw: RawResponse,
-    cast_to: type[_T],
-    page_index: int,
-    page_size: int,
-    fetch: FetchPage[_T],
-) -> AsyncPage[_T]:
-    """Decode a list answer into an :class:`AsyncPage` of ``cast_to`` items.
-
-    Accepts ``{"object": "list", "total": T, "data": [...]}``, the same wrapped in
-    ``{"success": true, "data": ...}``, and a bare array.
-    """
-    body = decode(raw)
-    if type(body) is dict and "success" in body and type(body.get("data")) is dict:
-        body = body["data"]
-    total: int | None = None
-    if type(body) is dict and type(body.get("data")) is list:
-        items = body["data"]
-        count = body.get("total")
-        if type(count) is int and count >= 0:
-            total = count
-    elif type(body) is list:
-        items = body
-    else:
-        raise APIResponseValidationError(
-            f"a list answer must be an object with a data array, not {type(body).__name__}",
-            status_code=raw.status,
-            body=body,
-            headers=raw.headers,
-            request_id=raw.request_id,
-            method=raw.method,
-            url=str(raw.url),
-        )
-    data = []
-    for index, item in enumerate(items):
-        try:
-            data.append(structure(item, cast_to))
-        except APIResponseValidationError as exc:  # noqa: PERF203 - names the failing item
-            error = APIResponseValidationError(
-                exc.message.replace("@ $", f"@ $.data[{index}]"),
-                status_code=raw.status,
-                body=body,
-                headers=raw.headers,
-                request_id=raw.request_id,
-                method=raw.method,
-                url=str(raw.url),
-            )
-            error.__cause__ = exc.__cause__
-            raise error from None
-    return AsyncPage(data, total, page_index, page_size, fetch)
 
 
 class SyncPage(Generic[_T]):
@@ -434,7 +507,7 @@ class SyncPage(Generic[_T]):
         data: the items of this page, in server order.
         total: how many items the whole list has (``None`` if the server did not say).
         page_index: this page's ``current_page`` (from 0).
-        page_size: the ``page_size`` it was asked with.
+        page_size: the ``page_size`` it was asked with (``None`` for a list answered whole).
     """
 
     __slots__ = ("_async", "_guard")
@@ -460,8 +533,8 @@ class SyncPage(Generic[_T]):
         return self._async.page_index
 
     @property
-    def page_size(self) -> int:
-        """The ``page_size`` this page was asked with."""
+    def page_size(self) -> int | None:
+        """The ``page_size`` this page was asked with (``None`` for a list answered whole)."""
         return self._async.page_size
 
     def has_next_page(self) -> bool:

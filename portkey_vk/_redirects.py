@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Final
 
 from yarl import URL
 
-from portkey_vk._errors import APIConnectionError
+from portkey_vk._errors import APIConnectionError, ConnectionFailure
 
 if TYPE_CHECKING:
     from portkey_vk._config import ClientConfig
     from portkey_vk._scrub import Scrubber
 
-__all__ = ["MAX_REDIRECTS", "REDIRECT_STATUSES", "follow", "is_refusal", "refusal"]
+__all__ = ["MAX_REDIRECTS", "REDIRECT_STATUSES", "follow", "refusal"]
 
 MAX_REDIRECTS: Final = 5
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
@@ -65,12 +65,7 @@ def follow(
 
 
 def refusal(message: str, method: str, url: URL) -> APIConnectionError:
-    """An error for a refused redirect, marked so the retry loop gives up at once."""
-    exc = APIConnectionError(message, method=method, url=str(url))
-    exc.__dict__["_redirect_refused"] = True
-    return exc
-
-
-def is_refusal(exc: APIConnectionError) -> bool:
-    """Whether ``exc`` is a refused redirect (refused again on any retry)."""
-    return bool(exc.__dict__.get("_redirect_refused"))
+    """An error for a refused redirect: never retried, since it would be refused again."""
+    return APIConnectionError(
+        message, method=method, url=str(url), failure=ConnectionFailure.REDIRECT_REFUSED
+    )

@@ -1,9 +1,10 @@
 """The base every resource derives from, and the one generic ``with_raw_response`` view.
 
-:class:`AsyncAPIResource` gives each resource ``_get/_post/_put/_delete/_get_page``.
-
-A resource is a table of its operations (method, path, params, model); the request logic lives
-in the transport and the retry loop, the decoding in :mod:`portkey_vk._response` and
+A resource is a table of its operations: each method checks its arguments, then builds one
+:class:`~portkey_vk._options.RequestOptions` through the thin spellings here
+(``_get/_cached_get/_post/_put/_delete/_get_page``) and hands it to :meth:`_request`, the one
+way down: the cache for the reads it keeps, the retry loop (:mod:`portkey_vk._retry`), the
+transport. The request logic lives below, the decoding in :mod:`portkey_vk._response` and
 :mod:`portkey_vk._pagination`.
 """
 
@@ -11,30 +12,55 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar
 
-from portkey_vk._cache import bypass, query_items, scope_of
+from portkey_vk._cache import bypass, key_of, scope_of
 from portkey_vk._config import (
     has_control_chars,
     validate_headers,
     validate_timeout,
     validate_workspace_id,
 )
-from portkey_vk._pagination import AsyncPage, AsyncPaginator, PageSource, parse_page
+from portkey_vk._options import Path, Query, RequestOptions
+from portkey_vk._pagination import AsyncPaginator, OffsetPaging, PageSource, Paging, parse_items
 from portkey_vk._response import AsyncAPIResponse, parse
+from portkey_vk._retry import request
 from portkey_vk._types import NotGiven
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from portkey_vk._cache import Cache, Scope
     from portkey_vk._config import ClientConfig
-    from portkey_vk._transport import AsyncTransport, RawResponse
+    from portkey_vk._transport import AsyncTransport
+    from portkey_vk._wire import RawResponse
 
-__all__ = ["AsyncAPIResource", "AsyncRawResponseView", "validate_page_size", "validate_slug"]
+__all__ = [
+    "AsyncAPIResource",
+    "AsyncRawResponseView",
+    "CallOptions",
+    "validate_page_size",
+    "validate_slug",
+]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R", bound="AsyncAPIResource")
 
 MAX_PAGE_SIZE: Final = 1000
+
+
+class CallOptions(TypedDict, total=False):
+    """What an operation may add to its method and path: the rest of a :class:`RequestOptions`.
+
+    One list, so that a new per-call option is added here and in ``RequestOptions`` only.
+    """
+
+    query: Query | None
+    json_body: object
+    extra_headers: Mapping[str, str] | None
+    timeout: float | None
+    secrets: tuple[str, ...]
+    invalidates: tuple[Path, ...]
 
 
 def validate_slug(slug: object, what: str = "slug") -> str:
@@ -104,225 +130,119 @@ class AsyncAPIResource:
             return self._config.workspace_id
         return validate_workspace_id(workspace_id)
 
-    def _request(
+    def _options(
         self,
         method: str,
-        path: tuple[str, ...],
-        cast_to: type[_T] | None,
-        *,
-        params: Mapping[str, str | int | None] | None = None,
-        body: object = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> Coroutine[Any, Any, Any]:
-        # Not a coroutine itself: the caller awaits the retry loop's directly, which also
-        # parses, so a call costs no frame of ours between the resource and the pipeline.
-        parser = _parser(cast_to)
+        path: Path,
+        parser: Callable[[RawResponse], Any],
+        call: CallOptions,
+        paging: Paging | None = None,
+    ) -> RequestOptions[Any]:
         if self._raw:
+            # with_raw_response: the answer is handed back whole, and parsed on demand.
             parser = functools.partial(AsyncAPIResponse, parser=parser)
-        return self._transport.request(
-            self._config,
-            method,
-            path,
-            params=params,
-            json_body=body,
-            extra_headers=extra_headers,
-            timeout=timeout,
-            secrets=secrets,
-            parser=parser,
-        )
+        return RequestOptions(method, path, parser, paging=paging, **call)
 
-    def _get(
-        self,
-        path: tuple[str, ...],
-        *,
-        cast_to: type[_T],
-        params: Mapping[str, str | int | None] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> Coroutine[Any, Any, _T]:
-        return self._request(
-            "GET", path, cast_to, params=params, extra_headers=extra_headers, timeout=timeout
-        )
+    def _request(self, options: RequestOptions[Any]) -> Coroutine[Any, Any, Any]:
+        """Send ``options`` through the one pipeline; a write also invalidates the cache.
 
-    def _cached_get(
-        self,
-        path: tuple[str, ...],
-        *,
-        cast_to: type[_T],
-        params: Mapping[str, str | int | None] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> Awaitable[_T]:
-        """``_get`` through the client's :class:`Cache`, when it has one (``retrieve``).
-
-        ``path`` is ``(resource, slug, ...)``; the entry is keyed by it, the query (a workspace)
-        and the client's base URL and API key, not by headers: whatever the answer depends on
-        must be in ``path`` or ``params``. Writes to the same ``(resource, slug)`` through
-        ``_post``/``_put``/``_delete`` invalidate it. Mark the calling method with
-        :func:`portkey_vk._cache.cached_read` so that the sync facade takes hits without the
-        event loop, and reach this call before awaiting anything else.
-
-        Without a cache this is ``_get`` exactly: one attribute test, the same coroutine.
+        Not a coroutine itself for a read: the caller awaits the retry loop's directly, which
+        also parses, so a call costs no frame of ours between the resource and the pipeline.
+        Bad input raises here, before any request.
         """
-        cache = self._cache
-        if cache is None:
-            return self._request(
-                "GET", path, cast_to, params=params, extra_headers=extra_headers, timeout=timeout
-            )
-        if self._raw or self._transport.closed:
-            # A raw response is not a cacheable value; a closed client raises, as uncached.
-            return bypass(
-                self._request(
-                    "GET",
-                    path,
-                    cast_to,
-                    params=params,
-                    extra_headers=extra_headers,
-                    timeout=timeout,
-                )
-            )
-        assert self._scope is not None
-        # Bad input raises on a hit too, as it would have without the cache.
-        if extra_headers is not None:
-            validate_headers(extra_headers, "extra_headers")
-        if timeout is not None:
-            validate_timeout(timeout)
-        # Exact str segments only: a str subclass might hash or compare in its own way.
-        key = (tuple(map(str.__str__, path)), query_items(params) if params else (), self._scope)
-        done = cache._hit(key)
-        if done is not None:
-            return done
-        fetch = functools.partial(
-            self._request,
-            "GET",
-            path,
-            cast_to,
-            params=params,
-            extra_headers=extra_headers,
-            timeout=timeout,
-        )
-        return cache._fetch(key, fetch)
+        sent = request(self._transport, self._config, options)
+        if self._cache is None or options.method == "GET":
+            return sent
+        return self._invalidating(options, sent)
 
-    async def _invalidating(self, path: tuple[str, ...], write: Coroutine[Any, Any, _T]) -> _T:
-        """Run a write, then drop the cached reads of the slug it touched, whatever happened.
+    async def _invalidating(
+        self, options: RequestOptions[Any], write: Coroutine[Any, Any, _T]
+    ) -> _T:
+        """Run a write, then drop the cached reads it makes stale, whatever happened.
 
         Also after a failure: a write that timed out or got a 5xx may have been applied.
         """
         assert self._cache is not None
+        result: Any = None
         try:
             result = await write
         finally:
-            self._cache._invalidate_path(path)
-        slug = getattr(result, "slug", None)
-        if len(path) == 1 and isinstance(slug, str):
-            # A create: a 404 remembered for the new slug must go.
-            self._cache.invalidate(slug, resource=path[0])
-        return result
+            self._cache._invalidate_write(options, result)
+        return result  # type: ignore[no-any-return]
+
+    def _get(
+        self, path: Path, cast_to: type[_T], **call: Unpack[CallOptions]
+    ) -> Coroutine[Any, Any, _T]:
+        return self._request(self._options("GET", path, _parser(cast_to), call))
+
+    def _cached_get(
+        self, path: Path, cast_to: type[_T], **call: Unpack[CallOptions]
+    ) -> Awaitable[_T]:
+        """``_get`` through the client's :class:`Cache`, when it has one (``retrieve``).
+
+        The entry is keyed by the request options (path and query, such as a workspace) and
+        the client's base URL and API key, not by headers: whatever the answer depends on must
+        be in the path or the query. Writes invalidate it (see ``Cache._invalidate_write``).
+        Mark the calling method with :func:`portkey_vk._cache.cached_read` so that the sync
+        facade takes hits without the event loop, and reach this call before awaiting
+        anything else.
+
+        Without a cache this is ``_get`` exactly: one attribute test, the same coroutine.
+        """
+        options = self._options("GET", path, _parser(cast_to), call)
+        cache = self._cache
+        if cache is None:
+            return self._request(options)
+        if self._raw or self._transport.closed:
+            # A raw response is not a cacheable value; a closed client raises, as uncached.
+            return bypass(self._request(options))
+        assert self._scope is not None
+        # Bad input raises on a hit too, as it would have without the cache.
+        if options.extra_headers is not None:
+            validate_headers(options.extra_headers, "extra_headers")
+        if options.timeout is not None:
+            validate_timeout(options.timeout)
+        key = key_of(options, self._scope)
+        done = cache._hit(key)
+        if done is not None:
+            return done
+        return cache._fetch(key, functools.partial(self._request, options))
 
     def _post(
-        self,
-        path: tuple[str, ...],
-        *,
-        body: object,
-        cast_to: type[_T],
-        params: Mapping[str, str | int | None] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        secrets: tuple[str, ...] = (),
+        self, path: Path, cast_to: type[_T], **call: Unpack[CallOptions]
     ) -> Coroutine[Any, Any, _T]:
-        write = self._request(
-            "POST",
-            path,
-            cast_to,
-            params=params,
-            body=body,
-            extra_headers=extra_headers,
-            timeout=timeout,
-            secrets=secrets,
-        )
-        return write if self._cache is None else self._invalidating(path, write)
+        return self._request(self._options("POST", path, _parser(cast_to), call))
 
-    def _put(
-        self,
-        path: tuple[str, ...],
-        *,
-        body: object,
-        params: Mapping[str, str | int | None] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> Coroutine[Any, Any, None]:
-        write = self._request(
-            "PUT",
-            path,
-            None,
-            params=params,
-            body=body,
-            extra_headers=extra_headers,
-            timeout=timeout,
-            secrets=secrets,
-        )
-        return write if self._cache is None else self._invalidating(path, write)
+    def _put(self, path: Path, **call: Unpack[CallOptions]) -> Coroutine[Any, Any, None]:
+        return self._request(self._options("PUT", path, _parser(None), call))
 
-    def _delete(
-        self,
-        path: tuple[str, ...],
-        *,
-        params: Mapping[str, str | int | None] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> Coroutine[Any, Any, None]:
-        write = self._request(
-            "DELETE", path, None, params=params, extra_headers=extra_headers, timeout=timeout
-        )
-        return write if self._cache is None else self._invalidating(path, write)
+    def _delete(self, path: Path, **call: Unpack[CallOptions]) -> Coroutine[Any, Any, None]:
+        return self._request(self._options("DELETE", path, _parser(None), call))
 
     def _get_page(
-        self,
-        path: tuple[str, ...],
-        *,
-        cast_to: type[_T],
-        page_size: int,
-        params: Mapping[str, str | int | None] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        self, path: Path, cast_to: type[_T], paging: Paging, **call: Unpack[CallOptions]
     ) -> AsyncPaginator[_T]:
-        """A paginator over ``GET path?current_page=N&page_size=M`` (plus ``params``)."""
-        page_size = validate_page_size(page_size)
-        transport, config = self._transport, self._config
-        # Validated once here, not per page: bad input raises at the call, before any request.
-        request = functools.partial(
-            transport.request,
-            config,
-            "GET",
-            path,
-            extra_headers=extra_headers,
-            timeout=timeout,
-        )
-        query = dict(params or {})
-
-        def send(index: int) -> Coroutine[Any, Any, RawResponse]:
-            return request(params={"current_page": index, "page_size": page_size, **query})
-
-        # Fail fast on bad headers or timeout: build (and discard) the first request now.
-        send(0).close()
-
-        def parse(response: RawResponse, index: int) -> AsyncPage[_T]:
-            return parse_page(response, cast_to, index, page_size, source)
-
-        source: PageSource[_T] = PageSource(send, parse)
-
+        """A paginator over ``GET path``, paged as ``paging`` says (see :class:`Paging`)."""
+        parser = functools.partial(parse_items, cast_to=cast_to, paging=paging)
+        options = RequestOptions("GET", path, parser, paging=paging, **call)
+        source: PageSource[_T] = PageSource(self._transport, self._config, options)
+        # Fail fast on bad headers or timeout: prepare (and discard) the first request now.
+        self._transport.prepare(self._config, paging.request(options, 0))
         raw: Callable[[], Awaitable[Any]] | None = None
         if self._raw:
 
-            async def first_raw() -> AsyncAPIResponse[AsyncPage[_T]]:
-                response = await send(0)
-                return AsyncAPIResponse(response, lambda r: parse(r, 0))
+            async def first_raw() -> AsyncAPIResponse[Any]:
+                response = await source.send(0)
+                return AsyncAPIResponse(response, lambda r: source.parse(r, 0))
 
             raw = first_raw
         return AsyncPaginator(source, raw)
+
+    def _get_offset_page(
+        self, path: Path, cast_to: type[_T], page_size: int, **call: Unpack[CallOptions]
+    ) -> AsyncPaginator[_T]:
+        """A paginator over ``GET path?current_page=N&page_size=M`` (Portkey's main lists)."""
+        return self._get_page(path, cast_to, OffsetPaging(validate_page_size(page_size)), **call)
 
 
 _PARSERS: dict[object, Callable[[RawResponse], Any]] = {}

@@ -1,4 +1,9 @@
-"""Answers to models: :func:`parse`, and the raw response that ``with_raw_response`` returns."""
+"""Answers to results: the one parse path of every operation, and ``with_raw_response``'s answer.
+
+:func:`decode` (strict JSON), :func:`unwrap` (Portkey's ``{"success", "data"}`` envelope) and
+:func:`validation_error` (a typed error that names the answer it refuses) are the pieces every
+parser uses: :func:`parse` for one object, ``portkey_vk._pagination``'s page parser for lists.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,9 @@ from portkey_vk._json import JSONDecodeFailure
 from portkey_vk._json import decode as decode_json
 
 if TYPE_CHECKING:
-    from portkey_vk._transport import RawResponse
+    from portkey_vk._wire import RawResponse
 
-__all__ = ["AsyncAPIResponse", "decode", "parse"]
+__all__ = ["AsyncAPIResponse", "decode", "parse", "unwrap", "validation_error"]
 
 _T = TypeVar("_T")
 
@@ -32,17 +37,40 @@ def decode(raw: RawResponse, cast_to: type[Any] | None = None) -> Any:
         message = f"response body is {exc.message}"
         if exc.non_finite and cast_to is not None:
             message = _non_finite_field(raw, cast_to) or message
-        error = APIResponseValidationError(
-            message,
-            status_code=raw.status,
-            body=raw.body[:65536].decode("utf-8", errors="replace"),
-            headers=raw.headers,
-            request_id=raw.request_id,
-            method=raw.method,
-            url=str(raw.url),
-        )
+        error = validation_error(raw, message, raw.body[:65536].decode("utf-8", errors="replace"))
     # Outside the except block: the decoder's error quotes the body, and adds nothing.
     raise error
+
+
+def unwrap(body: Any) -> Any:
+    """The answer inside Portkey's ``{"success": true, "data": {...}}`` envelope, if it has one.
+
+    Some operations wrap their answer and others do not; every parser accepts both.
+    """
+    if type(body) is dict and "success" in body and type(body.get("data")) is dict:
+        return body["data"]
+    return body
+
+
+def validation_error(
+    raw: RawResponse, message: str, body: object, cause: BaseException | None = None
+) -> APIResponseValidationError:
+    """The :class:`APIResponseValidationError` refusing ``raw``: its status, headers, request id.
+
+    ``cause`` (a model's own validation error) gives the new error its ``__cause__``.
+    """
+    error = APIResponseValidationError(
+        message,
+        status_code=raw.status,
+        body=body,
+        headers=raw.headers,
+        request_id=raw.request_id,
+        method=raw.method,
+        url=str(raw.url),
+    )
+    if cause is not None:
+        error.__cause__ = cause.__cause__
+    return error
 
 
 def _non_finite_field(raw: RawResponse, cast_to: type[Any]) -> str | None:
@@ -52,10 +80,7 @@ def _non_finite_field(raw: RawResponse, cast_to: type[Any]) -> str | None:
     refuse non-finite numbers anywhere, so structuring the lenient value fails naming the path.
     """
     try:
-        lenient = json.loads(raw.body)
-        if type(lenient) is dict and "success" in lenient and type(lenient.get("data")) is dict:
-            lenient = lenient["data"]
-        structure(lenient, cast_to)
+        structure(unwrap(json.loads(raw.body)), cast_to)
     except APIResponseValidationError as exc:
         return exc.message
     except (ValueError, RecursionError):
@@ -76,22 +101,11 @@ def parse(raw: RawResponse, cast_to: type[_T] | None) -> _T | None:
     """
     if cast_to is None:
         return None
-    data = decode(raw, cast_to)
-    if type(data) is dict and "success" in data and type(data.get("data")) is dict:
-        data = data["data"]
+    data = unwrap(decode(raw, cast_to))
     try:
         return structure(data, cast_to)
     except APIResponseValidationError as exc:
-        error = APIResponseValidationError(
-            exc.message,
-            status_code=raw.status,
-            body=data,
-            headers=raw.headers,
-            request_id=raw.request_id,
-            method=raw.method,
-            url=str(raw.url),
-        )
-        error.__cause__ = exc.__cause__
+        error = validation_error(raw, exc.message, data, exc)
     raise error
 
 

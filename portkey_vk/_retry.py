@@ -1,7 +1,8 @@
 """The retry loop, and the policy that decides what may be sent again.
 
-Every operation goes through :func:`send`. What is retried depends on whether sending again
-could do something twice:
+Every operation goes through :func:`request`: its options are prepared by the transport (bad
+input raises there, before any request), then :func:`send` runs the attempts and parses the
+answer. What is retried depends on whether sending again could do something twice:
 
 - ``GET``, ``PUT`` and ``DELETE`` are idempotent: a connection error, a timeout, 408, 409, 429
   or 5xx is retried up to ``max_retries`` times, with backoff and ``Retry-After`` honoured.
@@ -26,26 +27,44 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
-from portkey_vk._error_mapping import maybe_created_note, never_sent
-from portkey_vk._errors import APIConnectionError, APIStatusError, NotFoundError
+from portkey_vk._error_mapping import maybe_created_note
+from portkey_vk._errors import APIConnectionError, APIStatusError, ConnectionFailure, NotFoundError
 from portkey_vk._logging import logger as log
-from portkey_vk._redirects import is_refusal
+from portkey_vk._wire import PreparedRequest, RawResponse
 
 if TYPE_CHECKING:
     from portkey_vk._config import ClientConfig
-    from portkey_vk._transport import AsyncTransport, PreparedRequest, RawResponse
+    from portkey_vk._options import RequestOptions
+    from portkey_vk._transport import AsyncTransport
 
-__all__ = ["retry_delay", "send"]
+__all__ = ["request", "retry_delay", "send"]
 
 INITIAL_RETRY_DELAY: Final = 0.5
 MAX_RETRY_DELAY: Final = 8.0
 MAX_RETRY_AFTER: Final = 60.0
 _RETRYABLE_STATUSES: Final = frozenset({408, 409, 429})
-IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+
+def request(
+    transport: AsyncTransport,
+    config: ClientConfig,
+    options: RequestOptions[Any],
+    *,
+    parse: bool = True,
+) -> Coroutine[Any, Any, Any]:
+    """The one entry point of every operation: prepare ``options``, then send with retries.
+
+    Returns the retry loop's coroutine, which gives the parsed answer (the
+    :class:`RawResponse` itself with ``parse=False``: a page fetched ahead is parsed only when
+    its turn comes). Not a coroutine itself: bad input raises here, at the call, before any
+    request; and the caller awaits the loop directly, one frame fewer at every I/O wait.
+    """
+    req = transport.prepare(config, options)
+    return send(transport, config, req, options.parser if parse else None)
 
 
 async def send(
@@ -69,7 +88,7 @@ async def send(
                 raw = await transport.attempt(config, req, deadline, attempt + 1)
                 return raw if parser is None else parser(raw)
             except APIConnectionError as exc:
-                if not (req.idempotent and exc.__dict__.get("_dropped")):
+                if not (req.idempotent and exc.failure is ConnectionFailure.DROPPED):
                     raise
                 may_have_acted = True
                 if log.isEnabledFor(logging.INFO):
@@ -110,25 +129,26 @@ def _may_retry(req: PreparedRequest, exc: APIStatusError | APIConnectionError) -
         if not req.idempotent:
             return exc.status_code == 429
         return exc.status_code in _RETRYABLE_STATUSES or exc.status_code >= 500
-    if is_refusal(exc):
+    if exc.failure is ConnectionFailure.REDIRECT_REFUSED:
         return False
-    return req.idempotent or never_sent(exc)
+    return req.idempotent or exc.failure is ConnectionFailure.NEVER_SENT
 
 
 def _may_have_reached(exc: APIStatusError | APIConnectionError) -> bool:
     if isinstance(exc, APIStatusError):
         return exc.status_code >= 500 or exc.status_code == 408
-    return not never_sent(exc) and not is_refusal(exc)
+    return exc.failure not in _NOT_REACHED
+
+
+_NOT_REACHED: Final = frozenset({ConnectionFailure.NEVER_SENT, ConnectionFailure.REDIRECT_REFUSED})
 
 
 def _deleted(exc: NotFoundError, req: PreparedRequest) -> RawResponse:
-    from portkey_vk._transport import RawResponse  # noqa: PLC0415 - it imports this module
-
     if log.isEnabledFor(logging.INFO):
         log.info(
             "%s %s -> 404 after an attempt that may have deleted it: done", req.method, req.url
         )
-    return RawResponse(exc.status_code, exc.headers, b"", req.url, 0.0)  # type: ignore[arg-type]
+    return RawResponse(exc.status_code, exc.headers, b"", req.url, 0.0, req.method)  # type: ignore[arg-type]
 
 
 def retry_delay(attempt: int, headers: Mapping[str, str] | None) -> float:

@@ -1,11 +1,12 @@
 """The HTTP edge: the aiohttp session's lifecycle, and one attempt of one request.
 
-Everything above this module is plain Python. A resource asks :meth:`AsyncTransport.request`
-for an operation (method, path segments, query, JSON body, per-call headers and timeout);
-:mod:`portkey_vk._retry` runs the attempts, each made here by :meth:`AsyncTransport.attempt`:
-redirects (:mod:`portkey_vk._redirects`) under one deadline, the body read under a size cap,
-failures turned into typed errors (:mod:`portkey_vk._error_mapping`), and the answer scrubbed of
-secrets (:mod:`portkey_vk._scrub`).
+Everything above this module is plain Python. :meth:`AsyncTransport.prepare` turns a call's
+:class:`~portkey_vk._options.RequestOptions` into a :class:`~portkey_vk._wire.PreparedRequest`
+(validated and encoded, before any request); :mod:`portkey_vk._retry` runs the attempts, each
+made here by :meth:`AsyncTransport.attempt`: redirects (:mod:`portkey_vk._redirects`) followed
+under one deadline, each hop sent once (the body read under a size cap, failures turned into
+typed errors by :mod:`portkey_vk._error_mapping`), and the answer scrubbed of secrets
+(:mod:`portkey_vk._scrub`).
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ import os
 import time
 import urllib.request
 import weakref
-from collections.abc import Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Final
 
 import aiohttp
-from multidict import CIMultiDictProxy
 from yarl import URL
 
 from portkey_vk._config import ClientConfig, encode_path_segment, validate_headers, validate_timeout
-from portkey_vk._error_mapping import connection_error, request_id_of, status_error
+from portkey_vk._error_mapping import connection_error, status_error
 from portkey_vk._errors import (
     APIConnectionError,
     APIResponseTooLargeError,
@@ -37,13 +37,15 @@ from portkey_vk._errors import (
 from portkey_vk._logging import logger as log
 from portkey_vk._logging import redacted_headers, setup_from_env
 from portkey_vk._redirects import MAX_REDIRECTS, REDIRECT_STATUSES, follow, refusal
-from portkey_vk._retry import IDEMPOTENT_METHODS, retry_delay, send
+from portkey_vk._wire import PreparedRequest, RawResponse
 
 if TYPE_CHECKING:
-    from portkey_vk._config import SSLOption
-    from portkey_vk._scrub import Scrubber
+    from multidict import CIMultiDictProxy
 
-__all__ = ["AsyncTransport", "PreparedRequest", "RawResponse", "retry_delay"]
+    from portkey_vk._config import SSLOption
+    from portkey_vk._options import RequestOptions
+
+__all__ = ["AsyncTransport"]
 
 setup_from_env()
 
@@ -56,7 +58,6 @@ ERROR_BODY_LIMIT: Final = 64 * 1024
 # this many URLs.
 _URL_CACHE_SIZE: Final = 256
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
-_DROPPED: Final = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 # An attempt starting with less than its full timeout left (less this much) is a request sent
 # again within the same attempt, and gets only what remains.
 _DEADLINE_SLACK: Final = 0.001
@@ -91,74 +92,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class RawResponse:
-    """A complete 2xx response: status, headers and the whole body, already read and scrubbed.
-
-    Read-only by convention. A plain slotted class rather than a frozen attrs one: a frozen
-    ``__init__`` sets every field through ``object.__setattr__``, and one is built per call.
-    """
-
-    __slots__ = ("body", "elapsed", "headers", "method", "status", "url")
-
-    def __init__(  # noqa: PLR0917 - built per call, positionally: keywords cost more
-        self,
-        status: int,
-        headers: CIMultiDictProxy[str],
-        body: bytes,
-        url: URL,
-        elapsed: float,
-        method: str = "GET",
-    ) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.url = url
-        self.elapsed = elapsed
-        self.method = method
-
-    @property
-    def request_id(self) -> str | None:
-        """Portkey's request id, from ``x-portkey-request-id`` or ``x-portkey-trace-id``."""
-        return request_id_of(self.headers)
-
-    def __repr__(self) -> str:
-        return f"RawResponse(status={self.status}, url={str(self.url)!r})"
-
-
-class PreparedRequest:
-    """One operation, validated and encoded: what every attempt of it sends."""
-
-    __slots__ = (
-        "body",
-        "client_timeout",
-        "headers",
-        "idempotent",
-        "method",
-        "scrubber",
-        "timeout",
-        "url",
-    )
-
-    def __init__(  # noqa: PLR0917 - built per call, positionally: keywords cost more
-        self,
-        method: str,
-        url: URL,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout: float,
-        client_timeout: aiohttp.ClientTimeout,
-        scrubber: Scrubber,
-    ) -> None:
-        self.method = method
-        self.url = url
-        self.headers = headers
-        self.body = body
-        self.timeout = timeout
-        self.client_timeout = client_timeout
-        self.scrubber = scrubber
-        self.idempotent = method in IDEMPOTENT_METHODS
 
 
 def _proxy_for(url: URL) -> tuple[str | None, dict[str, str] | None]:
@@ -262,6 +195,8 @@ class AsyncTransport:
         # proxy itself, so its credentials ride on the request (the proxy consumes them).
         self._request_proxy_headers = self._proxy_headers if base_url.scheme == "http" else None
         self._urls: dict[tuple[str, ...], URL] = {}
+        # (method, path) -> the config it was prepared for, and the request (see prepare()).
+        self._plain: dict[tuple[str, tuple[str, ...]], tuple[ClientConfig, PreparedRequest]] = {}
         _LIVE.add(self)
 
     @property
@@ -345,60 +280,47 @@ class AsyncTransport:
 
     # -- the pipeline --------------------------------------------------------------------------
 
-    def request(
-        self,
-        config: ClientConfig,
-        method: str,
-        path: tuple[str, ...],
-        *,
-        params: Mapping[str, str | int | None] | None = None,
-        json_body: object = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        secrets: tuple[str, ...] = (),
-        parser: Callable[[RawResponse], Any] | None = None,
-    ) -> Coroutine[Any, Any, Any]:
-        """The one entry point of every operation: validate, encode, then send with retries.
+    def prepare(self, config: ClientConfig, options: RequestOptions[object]) -> PreparedRequest:
+        """Validate and encode ``options`` for ``config``: what every attempt of it sends.
 
-        Args:
-            config: the calling client's settings.
-            method: ``GET``, ``POST``, ``PUT`` or ``DELETE``.
-            path: path segments below the base URL, not yet encoded; each is sent as exactly
-                one percent-encoded segment (``a/b`` or ``..`` reach the server intact).
-            params: the query; ``None`` values are left out.
-            json_body: a JSON-ready value sent as the body (``None``: no body).
-            extra_headers: headers for this request only, over the client's.
-            timeout: seconds for each attempt, instead of the client's.
-            secrets: values this request carries that must be scrubbed like the API key
-                (a provider key in a write).
-            parser: turns the 2xx :class:`RawResponse` into the call's result (a model); the
-                response itself is returned without one. Run inside the retry loop's own
-                coroutine, so a call costs no extra frame for parsing.
-
-        Not a coroutine itself: the caller awaits the retry loop's directly, one frame fewer to
-        create and to resume at every I/O wait. Bad input raises here, before any request.
+        Bad input (headers, timeout, a body that is not JSON) raises here, before any request.
+        A plain read (no query, body, headers or timeout of its own) is prepared once per path
+        and reused: a service reads the same few keys over and over.
         """
+        path = options.path
+        plain = (
+            options.query is None
+            and options.json_body is None
+            and options.extra_headers is None
+            and options.timeout is None
+            and not options.secrets
+        )
+        if plain:
+            hit = self._plain.get((options.method, path))
+            if hit is not None and hit[0] is config:
+                return hit[1]
         url = self._urls.get(path)
         if url is None:
             url = self._url_for(config, path)
-        if params:
-            query = {k: str(v) for k, v in params.items() if v is not None}
+        if options.query:
+            query = {k: str(v) for k, v in options.query.items() if v is not None}
             if query:
                 url = url.update_query(query)
         # Everything that can refuse the call runs before a local holds the client's headers:
         # error reporters such as Sentry send every local of every frame of a traceback, and
         # those headers carry the API key, which no caller's frame holds.
+        extra_headers = options.extra_headers
         extra = None if extra_headers is None else validate_headers(extra_headers, "extra_headers")
         body: bytes | None = None
-        if json_body is not None:
+        if options.json_body is not None:
             try:
-                body = json.dumps(json_body, ensure_ascii=False, allow_nan=False).encode()
+                body = json.dumps(options.json_body, ensure_ascii=False, allow_nan=False).encode()
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"the request body cannot be sent as JSON: {exc}") from None
-        if timeout is None:
+        if options.timeout is None:
             seconds, client_timeout = config.timeout, config.client_timeout
         else:
-            seconds = validate_timeout(timeout)
+            seconds = validate_timeout(options.timeout)
             client_timeout = aiohttp.ClientTimeout(total=seconds)
         headers: Mapping[str, str] = config.headers
         if extra is not None:
@@ -407,9 +329,16 @@ class AsyncTransport:
             headers = {**headers, **self._request_proxy_headers}
         if body is not None:
             headers = {**headers, **_JSON_HEADERS}
+        secrets = options.secrets
         scrubber = config.scrubber.with_secrets(secrets) if secrets else config.scrubber
-        req = PreparedRequest(method, url, headers, body, seconds, client_timeout, scrubber)
-        return send(self, config, req, parser)
+        req = PreparedRequest(options.method, url, headers, body, seconds, client_timeout, scrubber)
+        if plain and all(type(segment) is str for segment in path):
+            # Bounded like the URLs, and only reused for the very same config: with_options
+            # copies share this transport with other headers, timeouts or keys.
+            if len(self._plain) >= _URL_CACHE_SIZE:
+                self._plain.clear()
+            self._plain[options.method, path] = (config, req)
+        return req
 
     def _url_for(self, config: ClientConfig, path: tuple[str, ...]) -> URL:
         url = config.url_for(*(encode_path_segment(segment) for segment in path))
@@ -424,7 +353,7 @@ class AsyncTransport:
     async def attempt(
         self, config: ClientConfig, req: PreparedRequest, deadline: float, number: int = 1
     ) -> RawResponse:
-        """Make one attempt of ``req``: follow redirects, all within ``deadline``.
+        """Make one attempt of ``req``: send it, following redirects, all within ``deadline``.
 
         Returns a 2xx :class:`RawResponse`; raises :class:`APIStatusError` for any other answer
         and :class:`APIConnectionError` (or :class:`APITimeoutError`) when none arrived.
@@ -433,8 +362,6 @@ class AsyncTransport:
         if session is None or self._loop is not asyncio.get_running_loop():
             session = await self._open_session()
         scrubber = req.scrubber
-        method = req.method
-        body = req.body
         target = req.url
         client_timeout = req.client_timeout
         started = time.monotonic()
@@ -444,114 +371,133 @@ class AsyncTransport:
                 # Every hop shares the attempt's deadline, and so does a request sent again at
                 # once after a dropped connection: a slow redirect chain or a late drop must
                 # not get a fresh timeout.
-                if remaining <= 0:
-                    raise scrubber.exception(
-                        APITimeoutError(
-                            f"Request timed out after {req.timeout}s: {method} {target}",
-                            method=method,
-                            url=str(target),
-                        )
-                    )
-                client_timeout = aiohttp.ClientTimeout(total=remaining)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s %s headers=%s", method, target, redacted_headers(req.headers))
-            error: APIConnectionError | APIResponseTooLargeError | None = None
-            try:
-                async with session.request(
-                    method,
-                    target,
-                    headers=req.headers,
-                    data=body,
-                    timeout=client_timeout,
-                    allow_redirects=False,
-                    proxy=self._proxy,
-                    proxy_headers=self._proxy_headers,
-                ) as resp:
-                    status = resp.status
-                    resp_headers = resp.headers
-                    length = resp.content_length
-                    if 200 <= status < 300:
-                        if (
-                            length is not None
-                            and length <= config.max_response_bytes
-                            and "Content-Encoding" not in resp_headers
-                        ):
-                            # The usual answer, read in place (no frame of ours): its size is
-                            # declared, and aiohttp's parser stops there.
-                            raw = await resp.read()
-                        else:
-                            raw = await _read_capped(resp, config.max_response_bytes)
-                    else:
-                        raw = await _read_capped(resp, ERROR_BODY_LIMIT, truncate=True)
-                        if len(raw) > ERROR_BODY_LIMIT:
-                            # Cut where no echoed secret can straddle the limit.
-                            raw = scrubber.cut(raw[:ERROR_BODY_LIMIT])
-            except asyncio.CancelledError:
-                raise
-            except _TooLarge as exc:
-                error = APIResponseTooLargeError(
-                    f"The response to {method} {target} is larger than max_response_bytes "
-                    f"({config.max_response_bytes} bytes); it was not read further.",
-                    status_code=status,
-                    body=None,
-                    headers=scrubber.headers(resp_headers),
-                    limit=config.max_response_bytes,
-                    size=exc.size,
-                    method=method,
-                    url=str(target),
-                )
-            except Exception as exc:
-                error = connection_error(
-                    scrubber, exc, timeout=req.timeout, method=method, url=target
-                )
-                if isinstance(exc, _DROPPED) and not isinstance(exc, aiohttp.ClientConnectorError):
-                    error.__dict__["_dropped"] = True
-            elapsed = time.monotonic() - started
-            if error is not None:
-                if log.isEnabledFor(logging.INFO):
-                    log.info(
-                        "%s %s -> %s (attempt %d, %.1f ms)",
-                        method,
-                        target,
-                        type(error).__name__,
-                        number,
-                        elapsed * 1e3,
-                    )
-                # Raised outside the except block, so aiohttp's error is not also kept as
-                # __context__: connection_error chose a scrubbed stand-in as the cause.
-                raise error
-            if log.isEnabledFor(logging.INFO):
-                log.info(
-                    "%s %s -> %d (attempt %d, %.1f ms)",
-                    method,
-                    target,
-                    status,
-                    number,
-                    elapsed * 1e3,
-                )
+                client_timeout = _remaining_timeout(req, target, remaining)
+            status, headers, raw = await self._send_once(
+                session, config, req, target, client_timeout, number
+            )
             if 200 <= status < 300:
+                elapsed = time.monotonic() - started
+                body = scrubber.body(raw)
                 return RawResponse(
-                    status,
-                    scrubber.headers(resp_headers),
-                    scrubber.body(raw),
-                    target,
-                    elapsed,
-                    method,
+                    status, scrubber.headers(headers), body, target, elapsed, req.method
                 )
-            if status in REDIRECT_STATUSES and "Location" in resp_headers:
-                location = resp_headers["Location"]
+            if status in REDIRECT_STATUSES and "Location" in headers:
                 next_target = follow(
-                    config, scrubber, method=method, status=status, url=target, location=location
+                    config,
+                    scrubber,
+                    method=req.method,
+                    status=status,
+                    url=target,
+                    location=headers["Location"],
                 )
                 if next_target is not None:
                     target = next_target
                     continue
             raise status_error(
-                scrubber, method, status=status, headers=resp_headers, raw=raw, url=target
+                scrubber, req.method, status=status, headers=headers, raw=raw, url=target
             )
         raise refusal(
-            f"Too many redirects (more than {MAX_REDIRECTS}): {method} {target}", method, target
+            f"Too many redirects (more than {MAX_REDIRECTS}): {req.method} {target}",
+            req.method,
+            target,
         )
+
+    async def _send_once(  # noqa: PLR0917 - one call site, in attempt()
+        self,
+        session: aiohttp.ClientSession,
+        config: ClientConfig,
+        req: PreparedRequest,
+        target: URL,
+        client_timeout: aiohttp.ClientTimeout,
+        number: int,
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        """Send ``req`` to ``target`` once: its status, headers and (capped) body, unscrubbed.
+
+        A failure with no answer raises the typed error, logged at INFO with the attempt number.
+        """
+        method = req.method
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s headers=%s", method, target, redacted_headers(req.headers))
+        started = time.monotonic()
+        status = 0
+        error: APIConnectionError | APIResponseTooLargeError | None = None
+        try:
+            async with session.request(
+                method,
+                target,
+                headers=req.headers,
+                data=req.body,
+                timeout=client_timeout,
+                allow_redirects=False,
+                proxy=self._proxy,
+                proxy_headers=self._proxy_headers,
+            ) as resp:
+                status = resp.status
+                resp_headers = resp.headers
+                raw = await self._read(resp, config, req)
+        except asyncio.CancelledError:
+            raise
+        except _TooLarge as exc:
+            error = APIResponseTooLargeError(
+                f"The response to {method} {target} is larger than max_response_bytes "
+                f"({config.max_response_bytes} bytes); it was not read further.",
+                status_code=status,
+                body=None,
+                headers=req.scrubber.headers(resp_headers),
+                limit=config.max_response_bytes,
+                size=exc.size,
+                method=method,
+                url=str(target),
+            )
+        except Exception as exc:
+            error = connection_error(
+                req.scrubber, exc, timeout=req.timeout, method=method, url=target
+            )
+        if log.isEnabledFor(logging.INFO):
+            outcome = status if error is None else type(error).__name__
+            elapsed = (time.monotonic() - started) * 1e3
+            log.info("%s %s -> %s (attempt %d, %.1f ms)", method, target, outcome, number, elapsed)
+        if error is not None:
+            # Raised outside the except block, so aiohttp's error is not also kept as
+            # __context__: connection_error chose a scrubbed stand-in as the cause.
+            raise error
+        return status, resp_headers, raw
+
+    @staticmethod
+    async def _read(
+        resp: aiohttp.ClientResponse, config: ClientConfig, req: PreparedRequest
+    ) -> bytes:
+        """The body: a 2xx whole (up to ``max_response_bytes``), an error's first 64 KiB."""
+        if 200 <= resp.status < 300:
+            length = resp.content_length
+            if (
+                length is not None
+                and length <= config.max_response_bytes
+                and "Content-Encoding" not in resp.headers
+            ):
+                # The usual answer: its size is declared, and aiohttp's parser stops there.
+                return await resp.read()
+            return await _read_capped(resp, config.max_response_bytes)
+        raw = await _read_capped(resp, ERROR_BODY_LIMIT, truncate=True)
+        if len(raw) > ERROR_BODY_LIMIT:
+            # Cut where no echoed secret can straddle the limit.
+            raw = req.scrubber.cut(raw[:ERROR_BODY_LIMIT])
+        return raw
+
+
+def _remaining_timeout(
+    req: PreparedRequest, target: URL, remaining: float
+) -> aiohttp.ClientTimeout:
+    """The timeout of a hop (or a re-send) that gets only what is left of the attempt's."""
+    if remaining <= 0:
+        raise req.scrubber.exception(
+            APITimeoutError(
+                f"Request timed out after {req.timeout}s: {req.method} {target}",
+                method=req.method,
+                url=str(target),
+            )
+        )
+    return aiohttp.ClientTimeout(total=remaining)
 
 
 class _TooLarge(Exception):

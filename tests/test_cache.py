@@ -204,7 +204,7 @@ def test_entries_do_not_cross_api_keys(fake: FakePortkey, make_client: MakeClien
         wrong.retrieve("k")
     assert len(fake.requests) == 2
     # No key, and nothing the key could be read back from, in the entries.
-    text = repr(list(cache._entries)) + repr(cache._by_slug)
+    text = repr(list(cache._entries)) + repr(cache._by_prefix)
     assert fake.api_key not in text
     assert "pk-wrong-key" not in text
 
@@ -819,7 +819,7 @@ def test_memory_stays_flat_under_a_stream_of_distinct_slugs() -> None:
     async def stream(start: int, count: int) -> None:
         for i in range(start, start + count):
             key = (("virtual-keys", f"slug-{i}"), (), ("http://x", "digest"))
-            await cache._read(key, fetch_value)
+            await (cache._hit(key) or cache._fetch(key, fetch_value))
 
     async def main() -> tuple[int, int]:
         await stream(0, 2_000)
@@ -838,7 +838,8 @@ def test_memory_stays_flat_under_a_stream_of_distinct_slugs() -> None:
 
     middle, end = asyncio.run(main())
     assert len(cache) == 200
-    assert len(cache._by_slug) == 200
+    # The index holds the 200 slugs' paths and their resource's, nothing of the evicted.
+    assert len(cache._by_prefix) == 200 + 1
     assert cache.stats.evictions == 14_000 - 200
     # 10,000 more distinct slugs, and what is held has not grown (a few KB of noise at most).
     assert end - middle < 64 * 1024, (middle, end)

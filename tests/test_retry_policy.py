@@ -23,7 +23,7 @@ from portkey_vk import (
     NotFoundError,
 )
 from portkey_vk._models import ResourceRef
-from portkey_vk._transport import retry_delay
+from portkey_vk._retry import retry_delay
 from tests.conftest import unused_port
 from tests.hostile import (
     API_KEY,

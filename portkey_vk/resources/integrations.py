@@ -66,11 +66,11 @@ class AsyncIntegrations(AsyncAPIResource):
             TypeError, ValueError: a bad ``page_size``, ``workspace_id``, ``type`` or header
                 (no request is sent).
         """
-        return self._get_page(
+        return self._get_offset_page(
             (_PATH,),
-            cast_to=Integration,
-            page_size=page_size,
-            params={"workspace_id": self._workspace(workspace_id), "type": _type(type)},
+            Integration,
+            page_size,
+            query={"workspace_id": self._workspace(workspace_id), "type": _type(type)},
             extra_headers=extra_headers,
             timeout=timeout,
         )
@@ -103,7 +103,7 @@ class AsyncIntegrations(AsyncAPIResource):
         """
         return await self._cached_get(
             (_PATH, validate_slug(slug)),
-            cast_to=Integration,
+            Integration,
             extra_headers=extra_headers,
             timeout=timeout,
         )

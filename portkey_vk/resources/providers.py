@@ -66,11 +66,11 @@ class AsyncProviders(AsyncAPIResource):
             TypeError, ValueError: a bad ``page_size``, ``workspace_id`` or header (no request
                 is sent).
         """
-        return self._get_page(
+        return self._get_offset_page(
             (_PATH,),
-            cast_to=Provider,
-            page_size=page_size,
-            params={"workspace_id": self._workspace(workspace_id)},
+            Provider,
+            page_size,
+            query={"workspace_id": self._workspace(workspace_id)},
             extra_headers=extra_headers,
             timeout=timeout,
         )
@@ -106,8 +106,8 @@ class AsyncProviders(AsyncAPIResource):
         """
         return await self._cached_get(
             (_PATH, validate_slug(slug)),
-            cast_to=Provider,
-            params={"workspace_id": self._workspace(workspace_id)},
+            Provider,
+            query={"workspace_id": self._workspace(workspace_id)},
             extra_headers=extra_headers,
             timeout=timeout,
         )
@@ -185,8 +185,8 @@ class AsyncProviders(AsyncAPIResource):
         body.merge(extra_body)
         return await self._post(
             (_PATH,),
-            body=body.data,
-            cast_to=ResourceRef,
+            ResourceRef,
+            json_body=body.data,
             extra_headers=extra_headers,
             timeout=timeout,
         )
@@ -254,8 +254,8 @@ class AsyncProviders(AsyncAPIResource):
             raise ValueError("update() needs at least one field to change")
         return await self._put(
             (_PATH, slug),
-            body=body.data,
-            params=params,
+            json_body=body.data,
+            query=params,
             extra_headers=extra_headers,
             timeout=timeout,
         )
@@ -287,7 +287,7 @@ class AsyncProviders(AsyncAPIResource):
         """
         return await self._delete(
             (_PATH, validate_slug(slug)),
-            params={"workspace_id": self._workspace(workspace_id)},
+            query={"workspace_id": self._workspace(workspace_id)},
             extra_headers=extra_headers,
             timeout=timeout,
         )

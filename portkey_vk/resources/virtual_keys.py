@@ -21,6 +21,9 @@ from portkey_vk._types import NOT_GIVEN, NotGiven
 __all__ = ["AsyncVirtualKeys"]
 
 _PATH: Final = "virtual-keys"
+# Portkey serves each virtual key as a provider of the same slug too: a write to one changes the
+# other's cached read.
+_PROVIDERS: Final = "providers"
 
 
 class AsyncVirtualKeys(AsyncAPIResource):
@@ -66,7 +69,7 @@ class AsyncVirtualKeys(AsyncAPIResource):
         """
         return await self._cached_get(
             (_PATH, validate_slug(slug)),
-            cast_to=VirtualKey,
+            VirtualKey,
             extra_headers=extra_headers,
             timeout=timeout,
         )
@@ -104,11 +107,11 @@ class AsyncVirtualKeys(AsyncAPIResource):
             TypeError, ValueError: a bad ``page_size``, ``workspace_id`` or header (no request
                 is sent).
         """
-        return self._get_page(
+        return self._get_offset_page(
             (_PATH,),
-            cast_to=VirtualKey,
-            page_size=page_size,
-            params={"workspace_id": self._workspace(workspace_id)},
+            VirtualKey,
+            page_size,
+            query={"workspace_id": self._workspace(workspace_id)},
             extra_headers=extra_headers,
             timeout=timeout,
         )
@@ -196,11 +199,12 @@ class AsyncVirtualKeys(AsyncAPIResource):
         body.merge(extra_body)
         return await self._post(
             (_PATH,),
-            body=body.data,
-            cast_to=ResourceRef,
+            ResourceRef,
+            json_body=body.data,
             extra_headers=extra_headers,
             timeout=timeout,
             secrets=_secrets(key, body.data),
+            invalidates=((_PROVIDERS,),),
         )
 
     async def update(
@@ -268,10 +272,11 @@ class AsyncVirtualKeys(AsyncAPIResource):
         # Returned, not just awaited: on ``with_raw_response`` it is the raw response.
         return await self._put(
             (_PATH, slug),
-            body=body.data,
+            json_body=body.data,
             extra_headers=extra_headers,
             timeout=timeout,
             secrets=_secrets(key, body.data),
+            invalidates=((_PROVIDERS, slug),),
         )
 
     async def delete(
@@ -290,8 +295,12 @@ class AsyncVirtualKeys(AsyncAPIResource):
             ValueError: a bad ``slug`` (no request is sent).
             NotFoundError: no virtual key has this slug.
         """
+        slug = validate_slug(slug)
         return await self._delete(
-            (_PATH, validate_slug(slug)), extra_headers=extra_headers, timeout=timeout
+            (_PATH, slug),
+            extra_headers=extra_headers,
+            timeout=timeout,
+            invalidates=((_PROVIDERS, slug),),
         )
 
 
