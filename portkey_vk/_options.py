@@ -45,6 +45,8 @@ class RequestOptions(Generic[_T]):
         secrets: values this call carries that are scrubbed like the API key (a provider key).
         invalidates: paths, besides ``path``, whose cached reads a write makes stale (a virtual
             key's write also changes the provider of the same slug).
+        max_response_bytes: a size cap for this answer below the client's (a page fetched
+            ahead gets a share of the list's memory budget); ``None``: the client's.
         paging: for a list, how it is paged (:class:`portkey_vk._pagination.Paging`): these
             options then describe its first page, and ``parser`` reads one page's items.
     """
@@ -60,6 +62,7 @@ class RequestOptions(Generic[_T]):
     timeout: float | None = None
     secrets: tuple[str, ...] = ()
     invalidates: tuple[Path, ...] = ()
+    max_response_bytes: int | None = None
     paging: Paging | None = None
 
     def replace(self, **changes: Any) -> RequestOptions[Any]:

@@ -30,10 +30,18 @@ import asyncio
 import contextlib
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from portkey_vk._errors import APIResponseValidationError
+from portkey_vk._errors import APIResponseTooLargeError, APIResponseValidationError
 from portkey_vk._fast_structure import structure
 from portkey_vk._response import decode, unwrap, validation_error
 from portkey_vk._retry import request
@@ -66,6 +74,10 @@ PREFETCH: Final = 4
 
 MAX_BUFFERED: Final = 2 * PREFETCH
 """How many pages past the one being yielded may be fetched (arrived or in flight) at once."""
+
+MAX_WALK_PAGES: Final = 10_000
+"""The most pages one iteration fetches when no ``total`` bounds it and no page repeats: a
+server that keeps sending full pages of new items ends with an error here, not never."""
 
 
 class Paging:
@@ -187,9 +199,15 @@ class PageSource(Generic[_T]):
         self.options = options
         self.paging: Paging = options.paging
 
-    def send(self, index: int) -> Awaitable[RawResponse]:
-        """Send the request for page ``index``; its coroutine gives the unparsed answer."""
+    def send(self, index: int, limit: int | None = None) -> Awaitable[RawResponse]:
+        """Send the request for page ``index``; its coroutine gives the unparsed answer.
+
+        ``limit`` caps its size below the client's ``max_response_bytes`` (a page fetched ahead
+        gets its share of the window's budget).
+        """
         page_options = self.paging.request(self.options, index)
+        if limit is not None:
+            page_options = page_options.replace(max_response_bytes=limit)
         result: Awaitable[RawResponse] = request(
             self.transport, self.config, page_options, parse=False
         )
@@ -248,10 +266,10 @@ class AsyncPage(Generic[_T]):
 
     def iter_pages(self) -> AsyncIterator[AsyncPage[_T]]:
         """Iterate over this page and every page after it, fetched ahead concurrently."""
-        return _pages(self)
+        return _Pages(_walk(self, self._fetch))
 
     def __aiter__(self) -> AsyncIterator[_T]:
-        return _items(_walk(self))
+        return _Items(_walk(self, self._fetch))
 
     def __len__(self) -> int:
         return len(self.data)
@@ -289,37 +307,62 @@ class AsyncPaginator(Generic[_T]):
         return (yield from self._fetch(0).__await__())
 
     def __aiter__(self) -> AsyncIterator[_T]:
-        return _items(_first_then_walk(self._fetch))
+        return _Items(_walk(None, self._fetch))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
 
-async def _first_then_walk(fetch: PageSource[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list[_T]]]:
-    walk = _walk(await fetch(0))
-    try:
-        async for step in walk:
-            yield step
-    finally:
-        await walk.aclose()  # type: ignore[attr-defined]
+class _Items(Generic[_T]):
+    """The items of a walk, one by one: what ``async for`` over a list or a page runs.
+
+    A class, not an async generator: the walk is the only async generator of an iteration, so
+    that the loop's shutdown (``asyncio.run`` ending with an iterator still alive) closes one
+    generator, instead of closing an outer one whose ``finally`` closes an inner one already
+    being closed ("asynchronous generator is already running").
+    """
+
+    __slots__ = ("_current", "_walk")
+
+    def __init__(self, walk: AsyncGenerator[tuple[AsyncPage[_T], list[_T]], None]) -> None:
+        self._walk = walk
+        self._current: Iterator[_T] = iter(())
+
+    def __aiter__(self) -> _Items[_T]:
+        return self
+
+    async def __anext__(self) -> _T:
+        for item in self._current:
+            return item
+        while True:
+            _, fresh = await self._walk.__anext__()
+            self._current = iter(fresh)
+            for item in self._current:
+                return item
+
+    async def aclose(self) -> None:
+        """Stop early: cancel the pages fetched ahead (also done when the iterator is dropped)."""
+        await self._walk.aclose()
 
 
-async def _items(walk: AsyncIterator[tuple[AsyncPage[_T], list[_T]]]) -> AsyncIterator[_T]:
-    try:
-        async for _, fresh in walk:
-            for item in fresh:
-                yield item
-    finally:
-        await walk.aclose()  # type: ignore[attr-defined]
+class _Pages(Generic[_T]):
+    """The pages of a walk, one by one (``page.iter_pages()``); a class, as :class:`_Items`."""
 
+    __slots__ = ("_walk",)
 
-async def _pages(first: AsyncPage[_T]) -> AsyncIterator[AsyncPage[_T]]:
-    walk = _walk(first)
-    try:
-        async for page, _ in walk:
-            yield page
-    finally:
-        await walk.aclose()  # type: ignore[attr-defined]
+    def __init__(self, walk: AsyncGenerator[tuple[AsyncPage[_T], list[_T]], None]) -> None:
+        self._walk = walk
+
+    def __aiter__(self) -> _Pages[_T]:
+        return self
+
+    async def __anext__(self) -> AsyncPage[_T]:
+        page, _ = await self._walk.__anext__()
+        return page
+
+    async def aclose(self) -> None:
+        """Stop early: cancel the pages fetched ahead."""
+        await self._walk.aclose()
 
 
 class _Ahead(Generic[_T]):
@@ -328,9 +371,24 @@ class _Ahead(Generic[_T]):
     At most :data:`PREFETCH` are in flight and :data:`MAX_BUFFERED` held (arrived or not). A
     request is sent again the moment one finishes (a done callback), not when the caller gets
     to that page: the window keeps moving while the caller or the parser is busy.
+
+    Memory is bounded by a byte budget, whatever the server sends: what the window holds
+    (answers arrived, plus a share of ``max_response_bytes`` reserved for each request in
+    flight, which is that request's own size cap) stays within ``max_response_bytes``. A page
+    larger than its share is fetched again, alone, with the whole cap when its turn comes.
     """
 
-    __slots__ = ("budget", "closed", "current", "last", "next_index", "source", "tasks")
+    __slots__ = (
+        "budget",
+        "closed",
+        "current",
+        "last",
+        "limit",
+        "next_index",
+        "share",
+        "source",
+        "tasks",
+    )
 
     def __init__(self, source: PageSource[_T], next_index: int) -> None:
         self.source = source
@@ -342,6 +400,8 @@ class _Ahead(Generic[_T]):
         self.last = -1
         self.budget = 0
         self.closed = False
+        self.limit = source.config.max_response_bytes
+        self.share = max(1, self.limit // PREFETCH)
 
     def fill(self) -> None:
         if self.closed:
@@ -349,13 +409,15 @@ class _Ahead(Generic[_T]):
         in_flight = sum(1 for _, task in self.tasks if not task.done())
         if self.current is not None and not self.current.done():
             in_flight += 1
+        held = sum(len(task.result().body) for _, task in self.tasks if _arrived_whole(task))
         while (
             in_flight < PREFETCH
             and len(self.tasks) < MAX_BUFFERED
             and self.next_index <= self.last
             and self.budget > 0
+            and held + (in_flight + 1) * self.share <= self.limit
         ):
-            task = asyncio.ensure_future(self.source.send(self.next_index))
+            task = asyncio.ensure_future(self.source.send(self.next_index, self.share))
             task.add_done_callback(self._arrived)
             self.tasks.append((self.next_index, task))
             self.next_index += 1
@@ -385,6 +447,23 @@ class _Ahead(Generic[_T]):
         self.fill()
         return index, task
 
+    async def receive(self, index: int, task: asyncio.Task[RawResponse]) -> RawResponse:
+        """The answer of ``task`` (page ``index``), fetched again alone if it outgrew its share."""
+        if task.done():
+            # Already arrived: parsing it now would hold the loop, so the requests the
+            # window just sent would not leave until the next real wait. Let them go first.
+            await asyncio.sleep(0)
+        try:
+            return await task
+        except APIResponseTooLargeError as exc:
+            if exc.limit >= self.limit:
+                raise
+        finally:
+            # Cancelled while waiting (or the page failed): the task is ours to end too.
+            if not task.done():
+                self.tasks.appendleft((index, task))
+        return await self.source.send(index)
+
     async def close(self) -> None:
         self.closed = True
         if self.tasks:
@@ -392,71 +471,112 @@ class _Ahead(Generic[_T]):
             self.tasks.clear()
 
 
-async def _walk(first: AsyncPage[_T]) -> AsyncIterator[tuple[AsyncPage[_T], list[_T]]]:
+def _arrived_whole(task: asyncio.Task[RawResponse]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
+class _Seen:
+    """What a walk has yielded, to tell a server that ignores paging from a list going on.
+
+    Items are told apart by the paging's identity (an ``id`` or ``slug``); a page whose items
+    have none is told apart by its content, so a server repeating such pages (even reshuffling
+    a varying field among a few values) is caught too.
+    """
+
+    __slots__ = ("identity", "keys", "pages")
+
+    def __init__(self, paging: Paging) -> None:
+        self.identity = paging.identity
+        self.keys: set[object] = set()
+        self.pages: set[int] = set()
+
+    def fresh(self, data: list[_T]) -> tuple[list[_T], bool]:
+        """The items of ``data`` not seen before, and whether the page as a whole is new."""
+        fresh = []
+        anonymous = False
+        for item in data:
+            key = self.identity(item)
+            if key is None:
+                anonymous = True
+                fresh.append(item)
+            elif key not in self.keys:
+                self.keys.add(key)
+                fresh.append(item)
+        new = bool(fresh)
+        if anonymous:
+            # Only pages holding items without identity pay for this.
+            content = hash(tuple(map(repr, data)))
+            new = new and content not in self.pages
+            self.pages.add(content)
+        return fresh, new
+
+
+async def _walk(
+    first: AsyncPage[_T] | None, source: PageSource[_T]
+) -> AsyncGenerator[tuple[AsyncPage[_T], list[_T]], None]:
     """Yield ``first`` and each page after it with its items not seen before, in order.
 
     The one place that decides when a list ends and what is fetched ahead; both the async and
-    the sync iteration run it. Pages are counted from ``first``, which need not be page 0
-    (``page.iter_pages()`` on a later page).
+    the sync iteration run it. Without ``first``, page 0 is fetched first. Pages are counted
+    from ``first``, which need not be page 0 (``page.iter_pages()`` on a later page).
     """
-    size = first.page_size
-    start = first.page_index
-    source = first._fetch
-    identity = source.paging.identity
-    # Pages this walk may fetch, ``first`` included: the pages ``total`` promises plus one,
-    # for a list that grew meanwhile. Unknown until a page says ``total``.
-    budget = _page_budget(first)
+    page = first if first is not None else await source(0)
+    size = page.page_size
+    start = page.page_index
+    # Pages this walk may fetch, the first included: the pages ``total`` promises plus one, for
+    # a list that grew meanwhile. Unknown until a page says ``total``; capped when none does.
+    budget = _page_budget(page)
     fetched = 1
-    seen: set[object] = set()
+    seen = _Seen(source.paging)
     ahead = _Ahead(source, start + 1)
-    page = first
-    previous: list[_T] = []
     try:
         while True:
-            fresh = []
-            for item in page.data:
-                key = identity(item)
-                if key is None:
-                    fresh.append(item)
-                elif key not in seen:
-                    seen.add(key)
-                    fresh.append(item)
-            if page is not first and page.data and (not fresh or page.data == previous):
+            fresh, new = seen.fresh(page.data)
+            if page.page_index != start and page.data and not new:
                 # The same items again: the server ignores paging. Stop, yielding nothing new.
                 return
-            previous = page.data
             if budget is None and page.total is not None and size is not None:
                 budget = max(fetched, _expected_pages(page.total, size) - start) + 1
-            more = page.has_next_page() and (budget is None or fetched < budget)
-            if more and page.total is not None and len(seen) >= page.total:
+            more = page.has_next_page() and fetched < (MAX_WALK_PAGES if budget is None else budget)
+            if more and page.total is not None and len(seen.keys) >= page.total:
                 more = False
-            if more and page.total is not None and budget is not None and size is not None:
-                # Ahead only within the pages ``total`` promises (the one extra page a growing
-                # list may need is fetched on its own), and before this page is handed out, so
-                # the caller's work on it overlaps with the requests.
-                ahead.last = _expected_pages(page.total, size) - 1
-                ahead.budget = budget - fetched - len(ahead.tasks)
-                ahead.fill()
-            else:
-                ahead.last = -1  # nothing more ahead; what is in flight is cancelled below
+            _steer(ahead, page, more, budget, fetched)
             yield page, fresh
             if not more:
+                if budget is None and page.has_next_page():
+                    raise _endless(page)
                 return
             index, task = ahead.take()
-            if task.done():
-                # Already arrived: parsing it now would hold the loop, so the requests the
-                # window just sent would not leave until the next real wait. Let them go first.
-                await asyncio.sleep(0)
-            try:
-                raw = await task
-            finally:
-                # Cancelled while waiting (or the page failed): the task is ours to end too.
-                if not task.done():
-                    ahead.tasks.appendleft((index, task))
-            page = source.parse(raw, index)
+            page = source.parse(await ahead.receive(index, task), index)
             fetched += 1
     finally:
         await ahead.close()
+
+
+def _steer(
+    ahead: _Ahead[Any], page: AsyncPage[Any], more: bool, budget: int | None, fetched: int
+) -> None:
+    """Fetch ahead only within the pages ``total`` promises, before ``page`` is handed out.
+
+    The one extra page a growing list may need is fetched on its own; and the requests leave
+    before the caller works on this page, so the two overlap.
+    """
+    if more and page.total is not None and budget is not None and page.page_size is not None:
+        ahead.last = _expected_pages(page.total, page.page_size) - 1
+        ahead.budget = budget - fetched - len(ahead.tasks)
+        ahead.fill()
+    else:
+        ahead.last = -1  # nothing more ahead; what is in flight is cancelled at the end
+
+
+def _endless(page: AsyncPage[Any]) -> APIResponseValidationError:
+    return APIResponseValidationError(
+        f"the list did not end after {MAX_WALK_PAGES} pages: the server sent no total and "
+        "kept sending full pages of new items; iteration stopped",
+        status_code=200,
+        body=None,
+        headers={},
+    )
 
 
 async def _cancel(tasks: deque[asyncio.Task[Any]]) -> None:
@@ -555,14 +675,14 @@ class SyncPage(Generic[_T]):
 
     def iter_pages(self) -> Iterator[SyncPage[_T]]:
         """Iterate over this page and every page after it, fetched ahead concurrently."""
-        with contextlib.closing(_blocking(_walk(self._async))) as pages:
+        with contextlib.closing(_blocking(_walk(self._async, self._async._fetch))) as pages:
             for page, _ in pages:
                 yield SyncPage(page, self._guard)
 
     def __iter__(self) -> Iterator[_T]:
         # Closed explicitly (not left to the garbage collector): a `break` in the caller's loop
         # cancels the pages fetched ahead as soon as this generator is closed or dropped.
-        with contextlib.closing(_blocking(_walk(self._async))) as pages:
+        with contextlib.closing(_blocking(_walk(self._async, self._async._fetch))) as pages:
             for _, fresh in pages:
                 yield from fresh
 
@@ -606,6 +726,10 @@ def _blocking(pages: AsyncIterator[_S]) -> Generator[_S, None, None]:
             except StopAsyncIteration:
                 return
             yield page
-    finally:
-        # A `break` (or an error) in the caller's loop: cancel what is fetched ahead.
-        _portal.run(pages.aclose)  # type: ignore[attr-defined]
+    except BaseException:
+        # A `break`, an error or an interruption (Ctrl-C, SystemExit) in the caller's loop or
+        # in a step: cancel what is fetched ahead. What surfaces is the interruption itself,
+        # never a failure to close after it.
+        with contextlib.suppress(Exception):
+            _portal.run(pages.aclose)  # type: ignore[attr-defined]
+        raise

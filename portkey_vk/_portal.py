@@ -53,6 +53,8 @@ _EXIT_JOIN_TIMEOUT: Final = 2.0
 # How often a waiting caller wakes to let Python run a pending signal handler (Ctrl-C) that was
 # delivered to another thread of the user's; a result wakes it at once regardless.
 _WAKE_INTERVAL: Final = 0.1
+# How long an interrupted call waits for its cancelled coroutine to finish before it raises.
+_CANCEL_WAIT: Final = 5.0
 
 
 class _Closable(Protocol):
@@ -246,6 +248,10 @@ def run(fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs)
         # after call.start (callbacks run in order), so the task exists by then.
         with contextlib.suppress(RuntimeError):  # the loop is gone, and the task with it
             runtime.loop.call_soon_threadsafe(call.cancel)
+            # And wait (bounded) until the cancelled work has finished, not just been told to:
+            # what the caller does next (closing an iterator whose step this was) must not
+            # find it still running.
+            call.done.acquire(timeout=_CANCEL_WAIT)
         raise
     task = call.task
     assert task is not None  # released only by the task's done callback

@@ -294,6 +294,7 @@ class AsyncTransport:
             and options.extra_headers is None
             and options.timeout is None
             and not options.secrets
+            and options.max_response_bytes is None
         )
         if plain:
             hit = self._plain.get((options.method, path))
@@ -331,7 +332,12 @@ class AsyncTransport:
             headers = {**headers, **_JSON_HEADERS}
         secrets = options.secrets
         scrubber = config.scrubber.with_secrets(secrets) if secrets else config.scrubber
-        req = PreparedRequest(options.method, url, headers, body, seconds, client_timeout, scrubber)
+        limit = config.max_response_bytes
+        if options.max_response_bytes is not None:
+            limit = min(limit, options.max_response_bytes)
+        req = PreparedRequest(
+            options.method, url, headers, body, seconds, client_timeout, scrubber, limit
+        )
         if plain and all(type(segment) is str for segment in path):
             # Bounded like the URLs, and only reused for the very same config: with_options
             # copies share this transport with other headers, timeouts or keys.
@@ -434,17 +440,17 @@ class AsyncTransport:
             ) as resp:
                 status = resp.status
                 resp_headers = resp.headers
-                raw = await self._read(resp, config, req)
+                raw = await _read(resp, req)
         except asyncio.CancelledError:
             raise
         except _TooLarge as exc:
             error = APIResponseTooLargeError(
                 f"The response to {method} {target} is larger than max_response_bytes "
-                f"({config.max_response_bytes} bytes); it was not read further.",
+                f"({req.limit} bytes); it was not read further.",
                 status_code=status,
                 body=None,
                 headers=req.scrubber.headers(resp_headers),
-                limit=config.max_response_bytes,
+                limit=req.limit,
                 size=exc.size,
                 method=method,
                 url=str(target),
@@ -463,26 +469,20 @@ class AsyncTransport:
             raise error
         return status, resp_headers, raw
 
-    @staticmethod
-    async def _read(
-        resp: aiohttp.ClientResponse, config: ClientConfig, req: PreparedRequest
-    ) -> bytes:
-        """The body: a 2xx whole (up to ``max_response_bytes``), an error's first 64 KiB."""
-        if 200 <= resp.status < 300:
-            length = resp.content_length
-            if (
-                length is not None
-                and length <= config.max_response_bytes
-                and "Content-Encoding" not in resp.headers
-            ):
-                # The usual answer: its size is declared, and aiohttp's parser stops there.
-                return await resp.read()
-            return await _read_capped(resp, config.max_response_bytes)
-        raw = await _read_capped(resp, ERROR_BODY_LIMIT, truncate=True)
-        if len(raw) > ERROR_BODY_LIMIT:
-            # Cut where no echoed secret can straddle the limit.
-            raw = req.scrubber.cut(raw[:ERROR_BODY_LIMIT])
-        return raw
+
+async def _read(resp: aiohttp.ClientResponse, req: PreparedRequest) -> bytes:
+    """The body: a 2xx whole (up to ``max_response_bytes``), an error's first 64 KiB."""
+    if 200 <= resp.status < 300:
+        length = resp.content_length
+        if length is not None and length <= req.limit and "Content-Encoding" not in resp.headers:
+            # The usual answer: its size is declared, and aiohttp's parser stops there.
+            return await resp.read()
+        return await _read_capped(resp, req.limit)
+    raw = await _read_capped(resp, ERROR_BODY_LIMIT, truncate=True)
+    if len(raw) > ERROR_BODY_LIMIT:
+        # Cut where no echoed secret can straddle the limit.
+        raw = req.scrubber.cut(raw[:ERROR_BODY_LIMIT])
+    return raw
 
 
 def _remaining_timeout(

@@ -71,6 +71,7 @@ class PreparedRequest:
         "client_timeout",
         "headers",
         "idempotent",
+        "limit",
         "method",
         "scrubber",
         "timeout",
@@ -86,6 +87,7 @@ class PreparedRequest:
         timeout: float,
         client_timeout: aiohttp.ClientTimeout,
         scrubber: Scrubber,
+        limit: int,
     ) -> None:
         self.method = method
         self.url = url
@@ -94,6 +96,8 @@ class PreparedRequest:
         self.timeout = timeout
         self.client_timeout = client_timeout
         self.scrubber = scrubber
+        # The most bytes of a 2xx answer read (max_response_bytes, or less for this request).
+        self.limit = limit
         self.idempotent = method in IDEMPOTENT_METHODS
 
     def __repr__(self) -> str:
