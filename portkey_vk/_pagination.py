@@ -45,6 +45,7 @@ from portkey_vk._errors import APIResponseTooLargeError, APIResponseValidationEr
 from portkey_vk._fast_structure import structure
 from portkey_vk._response import decode, unwrap, validation_error
 from portkey_vk._retry import request
+from portkey_vk._types import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
     from portkey_vk._config import ClientConfig
@@ -75,6 +76,9 @@ PREFETCH: Final = 4
 MAX_BUFFERED: Final = 2 * PREFETCH
 """How many pages past the one being yielded may be fetched (arrived or in flight) at once."""
 
+# Objects and arrays one item may hold (a key's limits, mappings, deployments...), generously.
+_CONTAINERS_PER_ITEM: Final = 64
+
 MAX_WALK_PAGES: Final = 10_000
 """The most pages one iteration fetches when no ``total`` bounds it and no page repeats: a
 server that keeps sending full pages of new items ends with an error here, not never."""
@@ -93,9 +97,10 @@ class Paging:
             bare JSON array is read as the items too.
         page_size: the items asked for per page; ``None`` when one answer is the whole list.
         identity_fields: the item attributes that name an item (the first one set is used).
+        max_items: the most items one answer may hold; more is refused before it is parsed.
     """
 
-    __slots__ = ("identity_fields", "key", "page_size")
+    __slots__ = ("identity_fields", "key", "max_items", "page_size")
 
     def __init__(
         self,
@@ -103,10 +108,12 @@ class Paging:
         *,
         page_size: int | None = None,
         identity_fields: tuple[str, ...] = ("id", "slug"),
+        max_items: int = MAX_PAGE_SIZE,
     ) -> None:
         self.key = key
         self.page_size = page_size
         self.identity_fields = identity_fields
+        self.max_items = max_items
 
     def request(self, options: RequestOptions[Any], index: int) -> RequestOptions[Any]:
         """The request for page ``index`` (from 0) of the list ``options`` describes."""
@@ -150,8 +157,14 @@ class WholeList(Paging):
 
     __slots__ = ()
 
-    def __init__(self, key: str, *, identity_fields: tuple[str, ...] = ("id", "slug")) -> None:
-        super().__init__(key, page_size=None, identity_fields=identity_fields)
+    def __init__(
+        self,
+        key: str,
+        *,
+        identity_fields: tuple[str, ...] = ("id", "slug"),
+        max_items: int = 10 * MAX_PAGE_SIZE,
+    ) -> None:
+        super().__init__(key, page_size=None, identity_fields=identity_fields, max_items=max_items)
 
 
 def parse_items(raw: RawResponse, cast_to: type[_T], paging: Paging) -> tuple[list[_T], int | None]:
@@ -160,6 +173,17 @@ def parse_items(raw: RawResponse, cast_to: type[_T], paging: Paging) -> tuple[li
     The page parser: a list's options carry it (with ``cast_to`` and ``paging`` bound) as their
     ``parser``, so a page takes the same request and parse path as a single object.
     """
+    # What an answer parses into is bounded before it is decoded: each JSON object or array
+    # costs some 60 bytes or more once decoded, against 2 in the body, so a body of empty
+    # objects would grow twenty-fold or more. Counting the brackets is one C pass per byte.
+    containers = raw.body.count(b"{") + raw.body.count(b"[")
+    if containers > paging.max_items * _CONTAINERS_PER_ITEM:
+        raise validation_error(
+            raw,
+            f"a list answer may hold at most {paging.max_items} items; this one holds "
+            f"{containers} JSON objects and arrays, and was not parsed",
+            None,
+        )
     body = unwrap(decode(raw))
     found = paging.read(body)
     if found is None:
@@ -169,6 +193,13 @@ def parse_items(raw: RawResponse, cast_to: type[_T], paging: Paging) -> tuple[li
             body,
         )
     items, total = found
+    if len(items) > paging.max_items:
+        raise validation_error(
+            raw,
+            f"a list answer may hold at most {paging.max_items} items; this one holds "
+            f"{len(items)}, and was not parsed",
+            None,
+        )
     data = []
     for index, item in enumerate(items):
         try:
@@ -386,6 +417,7 @@ class _Ahead(Generic[_T]):
         "limit",
         "next_index",
         "share",
+        "solo",
         "source",
         "tasks",
     )
@@ -402,9 +434,11 @@ class _Ahead(Generic[_T]):
         self.closed = False
         self.limit = source.config.max_response_bytes
         self.share = max(1, self.limit // PREFETCH)
+        # Set once a page outgrew its share: pages this large are then fetched one at a time.
+        self.solo = False
 
     def fill(self) -> None:
-        if self.closed:
+        if self.closed or self.solo:
             return
         in_flight = sum(1 for _, task in self.tasks if not task.done())
         if self.current is not None and not self.current.done():
@@ -447,6 +481,11 @@ class _Ahead(Generic[_T]):
         self.fill()
         return index, task
 
+    def note(self, size: int) -> None:
+        """A page of ``size`` bytes arrived: pages larger than a share are fetched one by one."""
+        if size > self.share:
+            self.solo = True
+
     async def receive(self, index: int, task: asyncio.Task[RawResponse]) -> RawResponse:
         """The answer of ``task`` (page ``index``), fetched again alone if it outgrew its share."""
         if task.done():
@@ -458,6 +497,7 @@ class _Ahead(Generic[_T]):
         except APIResponseTooLargeError as exc:
             if exc.limit >= self.limit:
                 raise
+            self.solo = True
         finally:
             # Cancelled while waiting (or the page failed): the task is ours to end too.
             if not task.done():
@@ -478,36 +518,36 @@ def _arrived_whole(task: asyncio.Task[RawResponse]) -> bool:
 class _Seen:
     """What a walk has yielded, to tell a server that ignores paging from a list going on.
 
-    Items are told apart by the paging's identity (an ``id`` or ``slug``); a page whose items
-    have none is told apart by its content, so a server repeating such pages (even reshuffling
-    a varying field among a few values) is caught too.
+    Items are told apart by the paging's identity (an ``id`` or ``slug``), and items that have
+    none by their content: a page with nothing new (a server repeating pages, or reshuffling a
+    varying field among values already sent) ends the walk. Items without identity are all
+    yielded, duplicates included; only the decision to go on looks at their content.
     """
 
-    __slots__ = ("identity", "keys", "pages")
+    __slots__ = ("contents", "identity", "keys")
 
     def __init__(self, paging: Paging) -> None:
         self.identity = paging.identity
         self.keys: set[object] = set()
-        self.pages: set[int] = set()
+        self.contents: set[str] = set()
 
     def fresh(self, data: list[_T]) -> tuple[list[_T], bool]:
-        """The items of ``data`` not seen before, and whether the page as a whole is new."""
+        """The items of ``data`` to yield, and whether the page holds anything not seen before."""
         fresh = []
-        anonymous = False
+        new = False
         for item in data:
             key = self.identity(item)
             if key is None:
-                anonymous = True
                 fresh.append(item)
+                # Only items without identity pay for this.
+                content = repr(item)
+                if content not in self.contents:
+                    self.contents.add(content)
+                    new = True
             elif key not in self.keys:
                 self.keys.add(key)
                 fresh.append(item)
-        new = bool(fresh)
-        if anonymous:
-            # Only pages holding items without identity pay for this.
-            content = hash(tuple(map(repr, data)))
-            new = new and content not in self.pages
-            self.pages.add(content)
+                new = True
         return fresh, new
 
 
@@ -520,7 +560,14 @@ async def _walk(
     the sync iteration run it. Without ``first``, page 0 is fetched first. Pages are counted
     from ``first``, which need not be page 0 (``page.iter_pages()`` on a later page).
     """
-    page = first if first is not None else await source(0)
+    ahead = _Ahead(source, 1 if first is None else first.page_index + 1)
+    if first is None:
+        raw = await source.send(0)
+        ahead.note(len(raw.body))
+        page = source.parse(raw, 0)
+    else:
+        page = first
+        del first  # held as ``page`` until its items are handed out, and no longer
     size = page.page_size
     start = page.page_index
     # Pages this walk may fetch, the first included: the pages ``total`` promises plus one, for
@@ -528,7 +575,6 @@ async def _walk(
     budget = _page_budget(page)
     fetched = 1
     seen = _Seen(source.paging)
-    ahead = _Ahead(source, start + 1)
     try:
         while True:
             fresh, new = seen.fresh(page.data)
@@ -546,8 +592,12 @@ async def _walk(
                 if budget is None and page.has_next_page():
                     raise _endless(page)
                 return
+            # Not held while the next page arrives and is parsed: a list holds one page at most.
+            del page, fresh
             index, task = ahead.take()
-            page = source.parse(await ahead.receive(index, task), index)
+            raw = await ahead.receive(index, task)
+            ahead.note(len(raw.body))
+            page = source.parse(raw, index)
             fetched += 1
     finally:
         await ahead.close()
@@ -675,16 +725,12 @@ class SyncPage(Generic[_T]):
 
     def iter_pages(self) -> Iterator[SyncPage[_T]]:
         """Iterate over this page and every page after it, fetched ahead concurrently."""
-        with contextlib.closing(_blocking(_walk(self._async, self._async._fetch))) as pages:
-            for page, _ in pages:
-                yield SyncPage(page, self._guard)
+        return _sync_pages(_walk(self._async, self._async._fetch), self._guard)
 
     def __iter__(self) -> Iterator[_T]:
-        # Closed explicitly (not left to the garbage collector): a `break` in the caller's loop
-        # cancels the pages fetched ahead as soon as this generator is closed or dropped.
-        with contextlib.closing(_blocking(_walk(self._async, self._async._fetch))) as pages:
-            for _, fresh in pages:
-                yield from fresh
+        # Not a generator method: the iterator holds the walk and the client's guard, not this
+        # page, so that `for vk in client.virtual_keys.list()` holds one page at a time.
+        return _sync_items(_walk(self._async, self._async._fetch), self._guard)
 
     @classmethod
     def _first(cls, paginator: AsyncPaginator[_T], guard: ClientGuard) -> SyncPage[_T]:
@@ -715,6 +761,29 @@ async def _await(paginator: AsyncPaginator[_T]) -> AsyncPage[_T]:
     return await paginator
 
 
+def _sync_items(
+    walk: AsyncGenerator[tuple[AsyncPage[_T], list[_T]], None], guard: ClientGuard
+) -> Iterator[_T]:
+    # Closed explicitly (not left to the garbage collector): a `break` in the caller's loop
+    # cancels the pages fetched ahead as soon as this generator is closed or dropped. The guard
+    # keeps the client alive (and open) meanwhile.
+    with contextlib.closing(_blocking(walk)) as pages:
+        for step in pages:
+            fresh = step[1]
+            del step
+            yield from fresh
+            del fresh  # not held while the next page is fetched
+    del guard
+
+
+def _sync_pages(
+    walk: AsyncGenerator[tuple[AsyncPage[_T], list[_T]], None], guard: ClientGuard
+) -> Iterator[SyncPage[_T]]:
+    with contextlib.closing(_blocking(walk)) as pages:
+        for page, _ in pages:
+            yield SyncPage(page, guard)
+
+
 def _blocking(pages: AsyncIterator[_S]) -> Generator[_S, None, None]:
     """Drive an async iterator from a blocking caller, one step per portal call."""
     from portkey_vk import _portal  # noqa: PLC0415 - the sync side loads anyio
@@ -726,6 +795,7 @@ def _blocking(pages: AsyncIterator[_S]) -> Generator[_S, None, None]:
             except StopAsyncIteration:
                 return
             yield page
+            del page  # not held while the next one is fetched
     except BaseException:
         # A `break`, an error or an interruption (Ctrl-C, SystemExit) in the caller's loop or
         # in a step: cancel what is fetched ahead. What surfaces is the interruption itself,

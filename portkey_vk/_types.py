@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-__all__ = ["NOT_GIVEN", "NotGiven"]
+__all__ = ["MAX_PAGE_SIZE", "NOT_GIVEN", "NotGiven"]
 
 
 class NotGiven:
@@ -42,3 +42,7 @@ class NotGiven:
 
 NOT_GIVEN: Final = NotGiven()
 """Default of every optional write argument: "leave this field out of the request"."""
+
+
+MAX_PAGE_SIZE: Final = 1000
+"""The API's ceiling on ``page_size``: the most items one page may hold (SDK and fake alike)."""
