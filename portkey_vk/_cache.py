@@ -50,6 +50,7 @@ from portkey_vk._errors import (
     APIConnectionError,
     APIError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     ConnectionFailure,
     NotFoundError,
@@ -153,11 +154,14 @@ class _Entry:
 class _Flight:
     """One request shared by every read of its key on one event loop."""
 
-    __slots__ = ("detached", "key", "loop", "task", "waiters")
+    __slots__ = ("detached", "key", "loop", "task", "terms", "waiters")
 
-    def __init__(self, key: Key, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, key: Key, loop: asyncio.AbstractEventLoop, terms: object) -> None:
         self.key = key
         self.loop = loop
+        # The leader's own options (client settings, timeout, headers): a transient failure
+        # under them says nothing about a follower whose options differ.
+        self.terms = terms
         self.task: asyncio.Task[tuple[Any, bool]] | None = None
         self.waiters = 1
         # Set when a write invalidated the key while this read was in flight: its answer may
@@ -445,11 +449,22 @@ class Cache:
             log.debug("cache hit %s", "/".join(key[0]))
         return _Done(entry.value, entry.error)
 
-    def _fetch(self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]]) -> Awaitable[_T]:
-        """After a miss: the answer from ``fetch``, one request per key and event loop."""
+    def _fetch(
+        self,
+        key: Key,
+        fetch: Callable[[], Coroutine[Any, Any, _T]],
+        terms: object = None,
+        budget: float = math.inf,
+    ) -> Awaitable[_T]:
+        """After a miss: the answer from ``fetch``, one request per key and event loop.
+
+        ``terms`` are the caller's own options (equal terms fail alike) and ``budget`` the
+        seconds its own attempts could take: a caller that joins a read in flight waits that
+        long at most, and gets an attempt of its own when the read failed under other terms.
+        """
         if _peeking.active:
             raise _PeekMiss
-        return self._through(key, fetch, "/".join(key[0]))
+        return self._through(key, fetch, "/".join(key[0]), terms, budget)
 
     def _lookup(self, key: Key) -> _Entry | None:
         """The entry to serve without a request: fresh, or stale within a refresh back-off."""
@@ -471,9 +486,15 @@ class Cache:
             return None
 
     async def _through(
-        self, key: Key, fetch: Callable[[], Coroutine[Any, Any, _T]], what: str
+        self,
+        key: Key,
+        fetch: Callable[[], Coroutine[Any, Any, _T]],
+        what: str,
+        terms: object,
+        budget: float,
     ) -> _T:
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
         # Flights are per event loop: a task of one loop cannot be awaited from another.
         slot = (key, loop)
         with self._lock:
@@ -483,11 +504,59 @@ class Cache:
                 flight.waiters += 1
                 self._coalesced += 1
             else:
-                flight = self._flights[slot] = _Flight(key, loop)
+                flight = self._flights[slot] = _Flight(key, loop, terms)
                 self._misses += 1
                 flight.task = loop.create_task(self._fly(slot, flight, fetch, what))
             task = flight.task
             assert task is not None
+        self._log_start(what, joined)
+        try:
+            if joined and budget < math.inf:
+                # A follower's own options bound its wait, whatever the leader's allow.
+                value, stale = await asyncio.wait_for(asyncio.shield(task), budget)
+            else:
+                value, stale = await asyncio.shield(task)
+        except (asyncio.CancelledError, asyncio.TimeoutError) as exc:
+            # This waiter left, or its own time ran out (or its loop is shutting down). The last
+            # one to leave cancels the request: nobody would read its answer.
+            self._leave(slot, flight, task)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise APITimeoutError(
+                f"Request timed out after {budget:.3g}s waiting for the same read of {what}, "
+                "in flight for another call",
+                method="GET",
+            ) from None
+        except APIError as exc:
+            flight.waiters -= 1
+            if joined and flight.terms != terms and _stale_worthy(exc) and loop.time() < deadline:
+                # Failed under the leader's options (a shorter timeout, fewer retries), not
+                # necessarily under this caller's: it gets its own attempt, coalesced with the
+                # other followers in the same case.
+                return await self._through(key, fetch, what, terms, deadline - loop.time())
+            # Each waiter raises its own copy: one object raised in many tasks would collect
+            # every waiter's traceback.
+            raise fresh_copy(exc) from exc.__cause__
+        flight.waiters -= 1
+        if stale:
+            with self._lock:
+                self._stale_served += 1
+        return value  # type: ignore[no-any-return]
+
+    def _leave(
+        self,
+        slot: tuple[Key, asyncio.AbstractEventLoop],
+        flight: _Flight,
+        task: asyncio.Task[Any],
+    ) -> None:
+        flight.waiters -= 1
+        if flight.waiters == 0 and not task.done():
+            with self._lock:
+                if self._flights.get(slot) is flight:
+                    del self._flights[slot]
+            task.cancel()
+
+    def _log_start(self, what: str, joined: bool) -> None:
         if not joined and log.isEnabledFor(logging.INFO):
             stats = self.stats
             log.info(
@@ -503,28 +572,6 @@ class Cache:
             )
         elif joined and log.isEnabledFor(logging.DEBUG):
             log.debug("cache coalesced %s: joined the request in flight", what)
-        try:
-            value, stale = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            # This waiter left (or its loop is shutting down). The last one to leave cancels
-            # the request: nobody would read its answer, and nothing is left running.
-            flight.waiters -= 1
-            if flight.waiters == 0 and not task.done():
-                with self._lock:
-                    if self._flights.get(slot) is flight:
-                        del self._flights[slot]
-                task.cancel()
-            raise
-        except APIError as exc:
-            flight.waiters -= 1
-            # Each waiter raises its own copy: one object raised in many tasks would collect
-            # every waiter's traceback.
-            raise fresh_copy(exc) from exc.__cause__
-        flight.waiters -= 1
-        if stale:
-            with self._lock:
-                self._stale_served += 1
-        return value  # type: ignore[no-any-return]
 
     async def _fly(
         self,

@@ -204,7 +204,15 @@ class AsyncAPIResource:
         done = cache._hit(key)
         if done is not None:
             return done
-        return cache._fetch(key, functools.partial(self._request, options))
+        config = self._config
+        timeout = config.timeout if options.timeout is None else options.timeout
+        return cache._fetch(
+            key,
+            functools.partial(self._request, options),
+            # What decides how this call's own request could fail, and how long it could take.
+            (config, options.timeout, options.extra_headers),
+            (config.max_retries + 1) * timeout,
+        )
 
     def _post(
         self, path: Path, cast_to: type[_T], **call: Unpack[CallOptions]
