@@ -2,16 +2,23 @@
 
 Interpreters: every CPython 3.10-3.13 found on PATH or under pyenv is used; a missing one is
 skipped with a message, never an error (also on CI).
+
+CI tests the newest Python as shipped: `release` builds the sdist and wheel and runs the sdist's
+tests against the installed wheel on it, in place of `tests-3.13` from the source tree (the same
+suite, so CI time barely grows). `nox -s tests` by hand still runs all four from source.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 import nox
@@ -23,11 +30,20 @@ else:  # pragma: no cover
 
 ROOT = Path(__file__).parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# The Python whose CI run tests the built wheel instead of the source tree (see the docstring).
+RELEASE_PYTHON = PYTHONS[-1]
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "lint", "typecheck", "generate_check", "docs"]
+nox.options.sessions = [
+    *(f"tests-{python}" for python in PYTHONS if python != RELEASE_PYTHON),
+    "release",
+    "lint",
+    "typecheck",
+    "generate_check",
+    "docs",
+]
 
 
 def _expose_pyenv_interpreters() -> None:
@@ -128,40 +144,112 @@ def docs(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """The benchmark suite against raw aiohttp and portkey-ai (`-- --quick` for a smoke run)."""
-    session.install(".[bench]")
+    _install(session, "bench")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
-@nox.session(python="3.11")
-def build(session: nox.Session) -> None:
-    """Build the sdist and wheel, `twine check` them, and install each in a clean venv.
+@nox.session(python=RELEASE_PYTHON)
+def release(session: nox.Session) -> None:
+    """Build the sdist and wheel once and check them as a user would receive them.
 
-    Then unpack the sdist and run its own tests (not `long`) against the installed wheel, so the
-    sdist is proven to carry what the suite needs (tests, their data, README, docs, scripts).
+    `twine check --strict`; the wheel holds only the package and its metadata (no tests, no
+    bytecode); installed with pip in a fresh venv, `portkey-vk --version` and
+    `portkey_vk.__version__` say the built version; then the unpacked sdist's own tests (not
+    `long`) run against that installed wheel. The artifacts stay in .nox/release/tmp/dist.
     """
     session.install(*_group_requirements("release"))
     tmp = Path(session.create_tmp()).resolve()
     dist = tmp / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     session.run("python", "-m", "build", "--outdir", str(dist))
-    artifacts = sorted(str(path) for path in dist.iterdir())
-    session.run("twine", "check", "--strict", *artifacts)
-    for artifact in artifacts:
-        venv = tmp / ("venv-" + ("wheel" if artifact.endswith(".whl") else "sdist"))
-        session.run("python", "-m", "venv", "--clear", str(venv))
+    (sdist,) = dist.glob("*.tar.gz")
+    (wheel,) = dist.glob("*.whl")
+    session.run("twine", "check", "--strict", str(sdist), str(wheel))
+    version = _check_wheel_contents(session, wheel)
+    if sdist.name != f"portkey_vk-{version}.tar.gz":
+        session.error(f"the sdist {sdist.name} and the wheel {wheel.name} disagree on the version")
+    with tempfile.TemporaryDirectory(prefix="portkey-vk-release-") as scratch:
+        venv = Path(scratch).resolve() / "venv"
+        # pip in a plain venv, as a user installs it: not uv, not the session's environment.
+        session.run("python", "-m", "venv", str(venv))
         python = str(venv / "bin" / "python")
-        session.run(python, "-m", "pip", "install", "--quiet", artifact, external=True)
-        # From an empty directory, so the source tree cannot stand in for the installed copy.
-        with session.chdir(tmp):
-            session.run(python, "-m", "portkey_vk", "--version", external=True)
+        session.run(python, "-m", "pip", "install", "--quiet", str(wheel), external=True)
+        _check_installed(session, venv, version)
+        _test_sdist_against_wheel(session, sdist, venv)
+    session.log(f"release {version}: {sdist.name} and {wheel.name} in {dist}")
+
+
+@nox.session(python=RELEASE_PYTHON)
+def build(session: nox.Session) -> None:
+    """The former name of `release`, which it runs."""
+    release(session)
+
+
+def _check_wheel_contents(session: nox.Session, wheel: Path) -> str:
+    """Fail unless `wheel` holds only the package and its .dist-info; return its version."""
+    match = re.fullmatch(r"portkey_vk-([^-]+)-py3-none-any\.whl", wheel.name)
+    if match is None:
+        session.error(f"unexpected wheel name {wheel.name}")
+    version = match[1]
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = archive.read(f"portkey_vk-{version}.dist-info/METADATA").decode()
+    if f"\nVersion: {version}\n" not in metadata:
+        session.error(f"{wheel.name}: METADATA does not say Version: {version}")
+    allowed = ("portkey_vk/", f"portkey_vk-{version}.dist-info/")
+    bad = [
+        name
+        for name in names
+        if not name.startswith(allowed)
+        or "__pycache__" in name
+        or name.endswith((".pyc", ".pyo"))
+        or _is_test_file(name)
+    ]
+    if bad:
+        session.error(f"{wheel.name} must not ship: {', '.join(bad)}")
+    size = wheel.stat().st_size
+    session.log(f"{wheel.name}: {len(names)} files, {size:,} bytes, nothing but the package")
+    return version
+
+
+def _is_test_file(name: str) -> bool:
+    # portkey_vk/testing.py and pytest_plugin.py are the user-facing test kit, not our tests.
+    *folders, file = name.split("/")
+    return (
+        any(folder in {"tests", "test"} for folder in folders)
+        or file == "conftest.py"
+        or file.startswith("test_")
+        or file.endswith("_test.py")
+    )
+
+
+def _check_installed(session: nox.Session, venv: Path, version: str) -> None:
+    """The installed console script and package report `version`, from outside any checkout."""
+    python = str(venv / "bin" / "python")
+    # From an empty directory, so a source tree cannot stand in for the installed copy.
+    with tempfile.TemporaryDirectory(prefix="portkey-vk-cwd-") as empty:
+        said = {
+            "portkey-vk --version": _output([str(venv / "bin" / "portkey-vk"), "--version"], empty),
+            "portkey_vk.__version__": _output(
+                [python, "-c", "import portkey_vk; print(portkey_vk.__version__)"], empty
+            ),
+        }
+        with session.chdir(empty):
             session.run(python, "-c", _INSTALLED_CHECK, external=True)
-    (sdist,) = (path for path in artifacts if path.endswith(".tar.gz"))
-    (wheel,) = (path for path in artifacts if path.endswith(".whl"))
-    _test_sdist_against_wheel(session, Path(sdist), wheel)
+    expected = {"portkey-vk --version": f"portkey-vk {version}", "portkey_vk.__version__": version}
+    if said != expected:
+        session.error(f"the installed wheel says {said}, the built version is {version}")
+    session.log(f"installed: {said}")
 
 
-def _test_sdist_against_wheel(session: nox.Session, sdist: Path, wheel: str) -> None:
-    """Run the unpacked sdist's tests, minus `long`, against `wheel` in a clean venv.
+def _output(command: list[str], cwd: str) -> str:
+    return subprocess.run(
+        command, cwd=cwd, check=True, capture_output=True, text=True, timeout=120
+    ).stdout.strip()
+
+
+def _test_sdist_against_wheel(session: nox.Session, sdist: Path, venv: Path) -> None:
+    """Run the unpacked sdist's tests, minus `long`, against the wheel installed in `venv`.
 
     All of it happens in a fresh temporary folder outside the checkout, the tests' TMPDIR too: a
     pytester run under .nox/ would otherwise find this repository's pyproject.toml as its config.
@@ -178,11 +266,14 @@ def _test_sdist_against_wheel(session: nox.Session, sdist: Path, wheel: str) -> 
         # neither pytest's rootdir on sys.path nor the cwd of a test's `python -c` subprocess.
         shutil.rmtree(source / "portkey_vk")
         pyproject = tomllib.loads((source / "pyproject.toml").read_text())
-        venv = root / "venv"
-        session.run("python", "-m", "venv", str(venv))
         python = str(venv / "bin" / "python")
         requirements = pyproject["dependency-groups"]["test"]
-        session.run(python, "-m", "pip", "install", "--quiet", wheel, *requirements, external=True)
+        # The test tools only: uv when at hand (seconds instead of a minute), else pip.
+        uv = shutil.which("uv")
+        installer = (
+            [uv, "pip", "install", "--python", python] if uv else [python, "-m", "pip", "install"]
+        )
+        session.run(*installer, "--quiet", *requirements, external=True)
         (root / "tmp").mkdir()
         with session.chdir(source):
             session.run(python, "-c", _TESTED_COPY_CHECK, str(venv), external=True)
