@@ -32,8 +32,29 @@ __all__ = [
 ]
 
 
+class Secrets:
+    """The secrets a write carries (a provider key...), behind a repr that shows none of them.
+
+    A write method holds its secrets in one of these, and deletes the arguments they came from,
+    before it awaits the request: error reporters such as Sentry send the local variables of
+    every frame of a traceback, and take ``repr()`` of what is not a str, a mapping or a
+    sequence.
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: tuple[str, ...]) -> None:
+        self.values = values
+
+    def __repr__(self) -> str:
+        return f"<Secrets: {len(self.values)} redacted>"
+
+
 class Body:
-    """A request body under construction: only given arguments are added."""
+    """A request body under construction: only given arguments are added.
+
+    Its repr shows no field: a body may hold a provider key.
+    """
 
     __slots__ = ("data",)
 

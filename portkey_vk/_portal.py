@@ -25,7 +25,6 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
-import functools
 import itertools
 import os
 import signal
@@ -203,6 +202,25 @@ def _current() -> _Runtime:
         return runtime
 
 
+class _Bound:
+    """``fn(*args, **kwargs)``, ready to run, behind a repr that shows no argument."""
+
+    __slots__ = ("args", "fn", "kwargs")
+
+    def __init__(
+        self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+    def __call__(self) -> Awaitable[Any]:
+        return self.fn(*self.args, **self.kwargs)
+
+    def __repr__(self) -> str:
+        return f"<call of {getattr(self.fn, '__qualname__', type(self.fn).__name__)}>"
+
+
 async def _tracked(runtime: _Runtime, call: Callable[[], Awaitable[_T]]) -> _T:
     runtime.in_flight += 1
     try:
@@ -228,7 +246,10 @@ def run(fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs)
             "A sync Portkey client was called from its own event loop thread, where it would "
             "wait for itself forever; use AsyncPortkey and await it there instead."
         )
-    coro = _tracked(runtime, functools.partial(fn, *args, **kwargs))
+    coro = _tracked(runtime, _Bound(fn, args, kwargs))
+    # The call's arguments (a provider key...) are not frame locals of ours while it runs:
+    # error reporters send those.
+    del args, kwargs
     # The handoff is a task started by one callback on the loop, and a bare lock its done
     # callback releases. run_coroutine_threadsafe's concurrent Future (state chained both ways,
     # a Condition whose wait allocates a lock and re-takes the notifier's) made a no-op call

@@ -197,13 +197,17 @@ class AsyncVirtualKeys(AsyncAPIResource):
         if workspace is not None:
             body.add("workspace_id", workspace)
         body.merge(extra_body)
+        secrets = _params.Secrets(_secrets(key, body.data))
+        # Not frame locals while the request runs: error reporters send those (Body and
+        # Secrets show nothing in their repr).
+        del key, extra_body, secret_mappings
         return await self._post(
             (_PATH,),
             ResourceRef,
             json_body=body.data,
             extra_headers=extra_headers,
             timeout=timeout,
-            secrets=_secrets(key, body.data),
+            secrets=secrets.values,
             invalidates=((_PROVIDERS,),),
         )
 
@@ -269,13 +273,15 @@ class AsyncVirtualKeys(AsyncAPIResource):
         body.merge(extra_body)
         if not body:
             raise ValueError("update() needs at least one field to change")
+        secrets = _params.Secrets(_secrets(key, body.data))
+        del key, extra_body, secret_mappings  # not frame locals while the request runs
         # Returned, not just awaited: on ``with_raw_response`` it is the raw response.
         return await self._put(
             (_PATH, slug),
             json_body=body.data,
             extra_headers=extra_headers,
             timeout=timeout,
-            secrets=_secrets(key, body.data),
+            secrets=secrets.values,
             invalidates=((_PROVIDERS, slug),),
         )
 
