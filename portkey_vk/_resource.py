@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 from portkey_vk._cache import bypass, key_of, scope_of
 from portkey_vk._config import (
@@ -25,7 +25,7 @@ from portkey_vk._options import Path, Query, RequestOptions
 from portkey_vk._pagination import AsyncPaginator, OffsetPaging, PageSource, Paging, parse_items
 from portkey_vk._response import AsyncAPIResponse, parse
 from portkey_vk._retry import request
-from portkey_vk._types import NotGiven
+from portkey_vk._types import MAX_PAGE_SIZE, NotGiven
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -45,8 +45,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 _R = TypeVar("_R", bound="AsyncAPIResource")
-
-MAX_PAGE_SIZE: Final = 1000
 
 
 class CallOptions(TypedDict, total=False):
