@@ -35,7 +35,8 @@ once, in ``portkey_vk._types``.
 
 Adding a resource (say ``/api-keys``) is one module and one registration line:
 
-1. ``portkey_vk/testing/api_keys.py``::
+1. ``portkey_vk/testing/api_keys.py`` (imports as in ``integrations.py``: ``Call``, ``Entry``,
+   ``FakeCore``, ``Routes`` from ``_core``; the checks from ``_validation``)::
 
        API_KEYS: Final = "api-keys"
 
@@ -45,7 +46,7 @@ Adding a resource (say ``/api-keys``) is one module and one registration line:
                data = {"id": str(uuid.uuid4()), "slug": slug, **json_fields(fields)}
                with self._lock:
                    self._store(self._tables[API_KEYS], slug, Entry(data, 0))
-               return data
+               return json_fields(data)
 
            def _list_api_keys(self, call: Call) -> dict[str, Any]:
                items = [entry.data for entry in self._tables[API_KEYS].values()]

@@ -18,11 +18,10 @@ import logging
 import math
 import re
 import threading
-import types
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from types import TracebackType
+from types import MethodType, TracebackType
 from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import unquote
 
@@ -73,8 +72,9 @@ class RecordedRequest:
         path: the raw (still percent-encoded) path, without the query, e.g.
             ``/v1/virtual-keys/a%2Fb``.
         headers: the request headers (case-insensitive).
-        slug: the decoded slug, for ``/virtual-keys/{slug}``, ``/providers/{slug}`` and
-            ``/integrations/{slug}``; ``None`` for any other path.
+        slug: the decoded slug, for ``/{resource}/{slug}`` of a resource the fake serves
+            (``/virtual-keys/{slug}``, ``/providers/{slug}``, ``/integrations/{slug}``);
+            ``None`` for any other path.
         query: the decoded query parameters, a read-only ``MultiDictProxy`` (``getall`` gives
             every value of a repeated parameter).
         json: the decoded JSON body; ``None`` when there was no body or it was not JSON (``body``
@@ -223,8 +223,10 @@ class FakeCore:
         self._routes: dict[tuple[str, bool], dict[str, Callable[[Call], Any]]] = {}
         for routes in declared:
             for by_slug, table in ((False, routes.collection), (True, routes.item)):
+                if not table:
+                    continue  # a route a resource does not declare is unknown: 404, not 405
                 self._routes[routes.resource, by_slug] = {
-                    method: types.MethodType(handler, self) for method, handler in table.items()
+                    method: MethodType(handler, self) for method, handler in table.items()
                 }
 
     # -- what tests read -----------------------------------------------------------------------
