@@ -101,3 +101,14 @@ def test_a_resource_without_item_routes_answers_404_for_a_slug() -> None:
 def test_the_page_size_ceiling_is_one_constant() -> None:
     assert portkey_vk.testing.MAX_PAGE_SIZE is _types.MAX_PAGE_SIZE
     assert vars(portkey_vk._resource)["MAX_PAGE_SIZE"] is _types.MAX_PAGE_SIZE
+
+
+def test_a_subclass_that_overrides_a_handler_serves_its_own() -> None:
+    class Quiet(FakePortkey):
+        def _list_integrations(self, call: Call) -> dict[str, Any]:
+            return {"object": "list", "total": 0, "data": []}
+
+    with Quiet() as fake:
+        fake.add_integration("i")
+        assert call(fake, "GET", "/integrations").body["total"] == 0
+        assert call(fake, "GET", "/integrations/i").body["slug"] == "i"

@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from types import MethodType, TracebackType
+from types import TracebackType
 from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import unquote
 
@@ -225,8 +225,9 @@ class FakeCore:
             for by_slug, table in ((False, routes.collection), (True, routes.item)):
                 if not table:
                     continue  # a route a resource does not declare is unknown: 404, not 405
+                # Looked up by name, so a subclass that overrides a handler serves its own.
                 self._routes[routes.resource, by_slug] = {
-                    method: MethodType(handler, self) for method, handler in table.items()
+                    method: getattr(self, handler.__name__) for method, handler in table.items()
                 }
 
     # -- what tests read -----------------------------------------------------------------------
