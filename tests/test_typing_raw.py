@@ -23,7 +23,7 @@ from portkey_vk._resource import AsyncAPIResource, raw_response_view
 
 from .test_generate import _resources
 
-SNIPPET = '''\
+SNIPPET = """\
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -43,7 +43,7 @@ def returned(method: Callable[..., R]) -> R:
 
 
 def check(client: AsyncPortkey, sync: Portkey) -> None:
-'''
+"""
 
 
 def _resource_paths() -> dict[type, str]:
@@ -121,9 +121,9 @@ def test_every_method_of_every_resource_is_covered() -> None:
     covered = {expression.split("with_raw_response.")[1].rstrip(")") for expression, _ in CASES}
     assert {"retrieve", "list", "create", "update", "delete"} <= covered
     assert len(CASES) == 2 * sum(len(_methods(cls)) for cls in _resources())
-    assert ("awaited(client.virtual_keys.with_raw_response.retrieve)",) == tuple(
+    assert tuple(
         e for e, t in CASES if t == "AsyncAPIResponse[VirtualKey]" and "virtual_keys" in e
-    )
+    ) == ("awaited(client.virtual_keys.with_raw_response.retrieve)",)
 
 
 def test_mypy_strict_reveals_each_raw_response_type(tmp_path: Path) -> None:
