@@ -294,39 +294,42 @@ class raw_response_view(Generic[_V]):
         """
         if resource is None:
             return self
-        return self._view(_raw_copy(resource))
+        # _raw_copy, inlined: this runs on every ``with_raw_response``.
+        copy = object.__new__(type(resource))
+        copy._config = resource._config
+        copy._transport = resource._transport
+        copy._cache = resource._cache
+        copy._scope = resource._scope
+        copy._raw = True
+        extra = _EXTRA_STATE.get(type(resource))
+        if extra is None:
+            extra = _EXTRA_STATE[type(resource)] = _extra_state(type(resource))
+        if extra:
+            _copy_extra(resource, copy, extra)
+        return self._view(copy)
 
 
-def _raw_copy(resource: _R) -> _R:
-    """``resource`` in raw mode: the same client, each answer handed back whole.
-
-    Raw reads bypass the cache; raw writes still invalidate it. Every slot is copied, so a
-    subclass's own state (sub-resources such as ``integrations.models``) comes along.
-    """
-    cls = type(resource)
-    slots = _SLOTS.get(cls)
-    if slots is None:
-        slots = _SLOTS[cls] = _slots_of(cls)
-    copy = object.__new__(cls)
-    for name in slots:
-        value = getattr(resource, name, _UNSET)
-        if value is not _UNSET:
-            setattr(copy, name, value)
-    if hasattr(resource, "__dict__"):
-        copy.__dict__.update(resource.__dict__)
-    copy._raw = True
-    return copy
+def _copy_extra(resource: AsyncAPIResource, copy: AsyncAPIResource, extra: tuple[str, ...]) -> None:
+    """Copy a subclass's own state (sub-resources such as ``integrations.models``) to ``copy``."""
+    for name in extra:
+        if name == "__dict__":
+            copy.__dict__.update(resource.__dict__)
+        elif hasattr(resource, name):
+            setattr(copy, name, getattr(resource, name))
 
 
-_UNSET: Final = object()
-_SLOTS: dict[type, tuple[str, ...]] = {}
+_COPIED: Final = frozenset({"_cache", "_config", "_raw", "_scope", "_transport"})
+_EXTRA_STATE: dict[type, tuple[str, ...]] = {}
 
 
-def _slots_of(cls: type) -> tuple[str, ...]:
+def _extra_state(cls: type) -> tuple[str, ...]:
+    """The slots ``raw_response_view`` does not copy by name, and ``__dict__`` if any."""
     names: dict[str, None] = {}
     for klass in cls.__mro__:
         slots = klass.__dict__.get("__slots__", ())
         for name in (slots,) if isinstance(slots, str) else slots:
-            if name not in ("__dict__", "__weakref__"):
+            if name not in _COPIED and name != "__weakref__":
                 names[name] = None
+    if hasattr(cls, "__dictoffset__") and cls.__dictoffset__:
+        names["__dict__"] = None
     return tuple(names)

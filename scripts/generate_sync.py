@@ -144,11 +144,9 @@ class Imports:
     def __init__(self) -> None:
         self.plain: set[str] = set()
         self.names: dict[str, set[str]] = {}
-        self.used_names: set[str] = set()
 
     def add(self, module: str, name: str) -> str:
         self.names.setdefault(module, set()).add(name)
-        self.used_names.add(name)
         return name
 
     def render(self) -> str:
