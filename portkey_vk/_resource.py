@@ -269,10 +269,17 @@ class raw_response_view(Generic[_V]):
     mode (each method returns the :class:`AsyncAPIResponse`), so the view is typed per method.
     """
 
-    __slots__ = ("_view",)
+    __slots__ = ("_extra", "_owner", "_view")
 
     def __init__(self, view: Callable[[Any], _V]) -> None:
         self._view = view
+        self._owner: type | None = None
+        self._extra: tuple[str, ...] = ()
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        # What else a copy needs, worked out once for the class that declares the view.
+        self._owner = owner
+        self._extra = _extra_state(owner)
 
     @property
     def view(self) -> Callable[[Any], _V]:
@@ -295,15 +302,14 @@ class raw_response_view(Generic[_V]):
         if resource is None:
             return self
         # _raw_copy, inlined: this runs on every ``with_raw_response``.
-        copy = object.__new__(type(resource))
+        cls = type(resource)
+        copy = object.__new__(cls)
         copy._config = resource._config
         copy._transport = resource._transport
         copy._cache = resource._cache
         copy._scope = resource._scope
         copy._raw = True
-        extra = _EXTRA_STATE.get(type(resource))
-        if extra is None:
-            extra = _EXTRA_STATE[type(resource)] = _extra_state(type(resource))
+        extra = self._extra if cls is self._owner else _extra_state(cls)
         if extra:
             _copy_extra(resource, copy, extra)
         return self._view(copy)
@@ -319,7 +325,6 @@ def _copy_extra(resource: AsyncAPIResource, copy: AsyncAPIResource, extra: tuple
 
 
 _COPIED: Final = frozenset({"_cache", "_config", "_raw", "_scope", "_transport"})
-_EXTRA_STATE: dict[type, tuple[str, ...]] = {}
 
 
 def _extra_state(cls: type) -> tuple[str, ...]:
