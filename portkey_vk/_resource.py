@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar, overload
 
 from portkey_vk._cache import bypass, key_of, scope_of
 from portkey_vk._config import (
@@ -39,12 +39,14 @@ __all__ = [
     "AsyncAPIResource",
     "AsyncRawResponseView",
     "CallOptions",
+    "raw_response_view",
     "validate_page_size",
     "validate_slug",
 ]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R", bound="AsyncAPIResource")
+_V = TypeVar("_V", bound="AsyncRawResponseView[Any]")
 
 
 class CallOptions(TypedDict, total=False):
@@ -104,21 +106,6 @@ class AsyncAPIResource:
         self._cache = cache
         # Computed once per client, and only for a cached one: the key digest is not free.
         self._scope: Scope | None = None if cache is None else scope_of(config)
-
-    @property
-    def with_raw_response(self) -> AsyncRawResponseView[Any]:
-        """The same methods, returning an :class:`AsyncAPIResponse` with status and headers.
-
-        ``await response.parse()`` gives what the method itself returns.
-        """
-        copy = object.__new__(type(self))
-        copy._config = self._config
-        copy._transport = self._transport
-        copy._raw = True
-        # Raw reads bypass the cache; raw writes still invalidate it.
-        copy._cache = self._cache
-        copy._scope = self._scope
-        return AsyncRawResponseView(copy)
 
     # -- helpers for subclasses ----------------------------------------------------------------
 
@@ -265,35 +252,95 @@ def _parser(cast_to: type[Any] | None) -> Callable[[RawResponse], Any]:
 class AsyncRawResponseView(Generic[_R]):
     """``resource.with_raw_response``: every method of the resource, returning raw responses.
 
-    One generic view for every resource: ``await view.retrieve(...)`` (or any other method)
-    returns an :class:`AsyncAPIResponse` whose ``await parse()`` gives what the method returns.
+    The base of each resource's generated view (``AsyncVirtualKeysWithRawResponse`` in
+    :mod:`portkey_vk._raw`): ``await view.retrieve(...)`` (or any other method) has the method's
+    signature and returns an :class:`AsyncAPIResponse` whose ``await parse()`` gives what the
+    method returns.
     """
 
     __slots__ = ("_resource",)
 
     def __init__(self, resource: _R) -> None:
+        # A raw-mode copy of the resource (see raw_response_view): its answers come back whole.
         self._resource = resource
-
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[AsyncAPIResponse[Any]]]:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        method = getattr(self._resource, name)
-        if not callable(method):
-            raise AttributeError(  # noqa: TRY004 - getattr() expects an AttributeError
-                f"{type(self._resource).__name__}.{name} is not a method"
-            )
-
-        @functools.wraps(method)
-        async def call(*args: Any, **kwargs: Any) -> AsyncAPIResponse[Any]:
-            result: AsyncAPIResponse[Any] = await method(*args, **kwargs)
-            return result
-
-        return call
-
-    def __dir__(self) -> list[str]:
-        return [
-            n for n in dir(self._resource) if not n.startswith("_") and n != "with_raw_response"
-        ]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {type(self._resource).__name__}>"
+
+
+class raw_response_view(Generic[_V]):
+    """Declares a resource's ``with_raw_response``: ``with_raw_response = raw_response_view(View)``.
+
+    ``resource.with_raw_response`` is then ``View(copy)``, where ``copy`` is the resource in raw
+    mode (each method returns the :class:`AsyncAPIResponse`), so the view is typed per method.
+    """
+
+    __slots__ = ("_extra", "_owner", "_view")
+
+    def __init__(self, view: Callable[[Any], _V]) -> None:
+        self._view = view
+        self._owner: type | None = None
+        self._extra: tuple[str, ...] = ()
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        # What else a copy needs, worked out once for the class that declares the view.
+        self._owner = owner
+        self._extra = _extra_state(owner)
+
+    @property
+    def view(self) -> Callable[[Any], _V]:
+        """The generated view class this descriptor builds."""
+        return self._view
+
+    @overload
+    def __get__(self, resource: None, owner: type[Any]) -> raw_response_view[_V]: ...
+
+    @overload
+    def __get__(self, resource: AsyncAPIResource, owner: type[Any]) -> _V: ...
+
+    def __get__(
+        self, resource: AsyncAPIResource | None, owner: type[Any]
+    ) -> _V | raw_response_view[_V]:
+        """The same methods, returning an :class:`AsyncAPIResponse` with status and headers.
+
+        ``await response.parse()`` gives what the method itself returns.
+        """
+        if resource is None:
+            return self
+        # _raw_copy, inlined: this runs on every ``with_raw_response``.
+        cls = type(resource)
+        copy = object.__new__(cls)
+        copy._config = resource._config
+        copy._transport = resource._transport
+        copy._cache = resource._cache
+        copy._scope = resource._scope
+        copy._raw = True
+        extra = self._extra if cls is self._owner else _extra_state(cls)
+        if extra:
+            _copy_extra(resource, copy, extra)
+        return self._view(copy)
+
+
+def _copy_extra(resource: AsyncAPIResource, copy: AsyncAPIResource, extra: tuple[str, ...]) -> None:
+    """Copy a subclass's own state (sub-resources such as ``integrations.models``) to ``copy``."""
+    for name in extra:
+        if name == "__dict__":
+            copy.__dict__.update(resource.__dict__)
+        elif hasattr(resource, name):
+            setattr(copy, name, getattr(resource, name))
+
+
+_COPIED: Final = frozenset({"_cache", "_config", "_raw", "_scope", "_transport"})
+
+
+def _extra_state(cls: type) -> tuple[str, ...]:
+    """The slots ``raw_response_view`` does not copy by name, and ``__dict__`` if any."""
+    names: dict[str, None] = {}
+    for klass in cls.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name not in _COPIED and name != "__weakref__":
+                names[name] = None
+    if hasattr(cls, "__dictoffset__") and cls.__dictoffset__:
+        names["__dict__"] = None
+    return tuple(names)

@@ -7,12 +7,11 @@ shared portal (:mod:`portkey_vk._portal`), so no request logic lives here.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from ssl import SSLContext
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from portkey_vk import _portal
 from portkey_vk._cache import Cache, Miss, peek
@@ -26,7 +25,12 @@ from portkey_vk._models import (
     UsageLimits,
     VirtualKey,
 )
-from portkey_vk._pagination import SyncPage, to_sync
+from portkey_vk._pagination import AsyncPage, SyncPage, to_sync
+from portkey_vk._raw import (
+    AsyncIntegrationsWithRawResponse,
+    AsyncProvidersWithRawResponse,
+    AsyncVirtualKeysWithRawResponse,
+)
 from portkey_vk._resource import AsyncRawResponseView
 from portkey_vk._response import AsyncAPIResponse
 from portkey_vk._types import NOT_GIVEN, NotGiven
@@ -34,9 +38,20 @@ from portkey_vk.resources.integrations import AsyncIntegrations
 from portkey_vk.resources.providers import AsyncProviders
 from portkey_vk.resources.virtual_keys import AsyncVirtualKeys
 
-__all__ = ["APIResponse", "Integrations", "Portkey", "Providers", "RawResponseView", "VirtualKeys"]
+__all__ = [
+    "APIResponse",
+    "Integrations",
+    "IntegrationsWithRawResponse",
+    "Portkey",
+    "Providers",
+    "ProvidersWithRawResponse",
+    "RawResponseView",
+    "VirtualKeys",
+    "VirtualKeysWithRawResponse",
+]
 
 _T = TypeVar("_T")
+_V = TypeVar("_V", bound=AsyncRawResponseView[Any])
 
 
 class Portkey:
@@ -228,6 +243,14 @@ class Integrations:
         self._async = wrapped
         self._guard = guard
 
+    @property
+    def with_raw_response(self) -> IntegrationsWithRawResponse:
+        """The same methods, returning an :class:`APIResponse` with status and headers.
+
+        ``response.parse()`` gives what the method itself returns.
+        """
+        return IntegrationsWithRawResponse(self._async.with_raw_response, self._guard)
+
     def list(
         self,
         *,
@@ -306,14 +329,6 @@ class Integrations:
                 return hit
         return _portal.run(self._async.retrieve, slug, extra_headers=extra_headers, timeout=timeout)
 
-    @property
-    def with_raw_response(self) -> RawResponseView:
-        """The same methods, returning an :class:`APIResponse` with status and headers.
-
-        ``response.parse()`` gives what the method itself returns.
-        """
-        return RawResponseView(self._async.with_raw_response, self._guard)
-
 
 class Providers:
     """Portkey providers: ``client.providers.retrieve(slug)`` and the rest.
@@ -331,6 +346,14 @@ class Providers:
     def __init__(self, wrapped: AsyncProviders, guard: _portal.ClientGuard) -> None:
         self._async = wrapped
         self._guard = guard
+
+    @property
+    def with_raw_response(self) -> ProvidersWithRawResponse:
+        """The same methods, returning an :class:`APIResponse` with status and headers.
+
+        ``response.parse()`` gives what the method itself returns.
+        """
+        return ProvidersWithRawResponse(self._async.with_raw_response, self._guard)
 
     def list(
         self,
@@ -588,14 +611,6 @@ class Providers:
             timeout=timeout,
         )
 
-    @property
-    def with_raw_response(self) -> RawResponseView:
-        """The same methods, returning an :class:`APIResponse` with status and headers.
-
-        ``response.parse()`` gives what the method itself returns.
-        """
-        return RawResponseView(self._async.with_raw_response, self._guard)
-
 
 class VirtualKeys:
     """Portkey virtual keys: ``client.virtual_keys.retrieve(slug)`` and the rest.
@@ -612,6 +627,14 @@ class VirtualKeys:
     def __init__(self, wrapped: AsyncVirtualKeys, guard: _portal.ClientGuard) -> None:
         self._async = wrapped
         self._guard = guard
+
+    @property
+    def with_raw_response(self) -> VirtualKeysWithRawResponse:
+        """The same methods, returning an :class:`APIResponse` with status and headers.
+
+        ``response.parse()`` gives what the method itself returns.
+        """
+        return VirtualKeysWithRawResponse(self._async.with_raw_response, self._guard)
 
     def retrieve(
         self,
@@ -859,14 +882,6 @@ class VirtualKeys:
         """
         _portal.run(self._async.delete, slug, extra_headers=extra_headers, timeout=timeout)
 
-    @property
-    def with_raw_response(self) -> RawResponseView:
-        """The same methods, returning an :class:`APIResponse` with status and headers.
-
-        ``response.parse()`` gives what the method itself returns.
-        """
-        return RawResponseView(self._async.with_raw_response, self._guard)
-
 
 class APIResponse(Generic[_T]):
     """A successful HTTP response before it is parsed into a model.
@@ -951,31 +966,346 @@ class APIResponse(Generic[_T]):
         return repr(self._async).replace(type(self._async).__name__, type(self).__name__, 1)
 
 
-class RawResponseView:
+class RawResponseView(Generic[_V]):
     """``resource.with_raw_response`` of the sync client: each method returns an APIResponse.
 
-    One generic view for every resource: ``view.retrieve(...)`` (or any other method) returns an
-    :class:`APIResponse` whose ``parse()`` gives what the method itself returns.
+    The base of each resource's generated view (``VirtualKeysWithRawResponse``): each method has
+    the resource method's signature and returns an :class:`APIResponse` whose ``parse()`` gives
+    what the method itself returns.
     """
 
     __slots__ = ("_async", "_guard")
 
-    def __init__(self, wrapped: AsyncRawResponseView[Any], guard: _portal.ClientGuard) -> None:
+    def __init__(self, wrapped: _V, guard: _portal.ClientGuard) -> None:
         self._async = wrapped
         self._guard = guard
 
-    def __getattr__(self, name: str) -> Callable[..., APIResponse[Any]]:
-        method = getattr(self._async, name)
-        guard = self._guard
-
-        @functools.wraps(method)
-        def call(*args: Any, **kwargs: Any) -> APIResponse[Any]:
-            return APIResponse(_portal.run(method, *args, **kwargs), guard)
-
-        return call
-
-    def __dir__(self) -> list[str]:
-        return dir(self._async)
+    def _page(self, response: AsyncAPIResponse[AsyncPage[_T]]) -> APIResponse[SyncPage[_T]]:
+        # APIResponse.parse() hands an AsyncPage over as a SyncPage (see to_sync).
+        return APIResponse(cast("AsyncAPIResponse[SyncPage[_T]]", response), self._guard)
 
     def __repr__(self) -> str:
-        return repr(self._async).replace("AsyncRawResponseView", "RawResponseView", 1)
+        return repr(self._async).replace("Async", "", 1)
+
+
+class IntegrationsWithRawResponse(RawResponseView[AsyncIntegrationsWithRawResponse]):
+    """``with_raw_response`` of :class:`Integrations`: its methods, returning raw responses.
+
+    Each returns an :class:`APIResponse` whose ``parse()`` gives what the method returns.
+    """
+
+    __slots__ = ()
+
+    def list(
+        self,
+        *,
+        page_size: int = 100,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        type: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[SyncPage[Integration]]:
+        """``list()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.list,
+            page_size=page_size,
+            workspace_id=workspace_id,
+            type=type,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return self._page(response)
+
+    def retrieve(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[Integration]:
+        """``retrieve()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.retrieve,
+            slug,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+
+class ProvidersWithRawResponse(RawResponseView[AsyncProvidersWithRawResponse]):
+    """``with_raw_response`` of :class:`Providers`: its methods, returning raw responses.
+
+    Each returns an :class:`APIResponse` whose ``parse()`` gives what the method returns.
+    """
+
+    __slots__ = ()
+
+    def list(
+        self,
+        *,
+        page_size: int = 50,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[SyncPage[Provider]]:
+        """``list()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.list,
+            page_size=page_size,
+            workspace_id=workspace_id,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return self._page(response)
+
+    def retrieve(
+        self,
+        slug: str,
+        *,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[Provider]:
+        """``retrieve()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.retrieve,
+            slug,
+            workspace_id=workspace_id,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+    def create(
+        self,
+        *,
+        name: str,
+        integration_id: str,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        note: str | NotGiven | None = NOT_GIVEN,
+        usage_limits: UsageLimits | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        rate_limits: RateLimit
+        | Mapping[str, Any]
+        | Sequence[RateLimit | Mapping[str, Any]]
+        | NotGiven
+        | None = NOT_GIVEN,
+        expires_at: datetime | NotGiven | None = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[ResourceRef]:
+        """``create()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.create,
+            name=name,
+            integration_id=integration_id,
+            workspace_id=workspace_id,
+            slug=slug,
+            note=note,
+            usage_limits=usage_limits,
+            rate_limits=rate_limits,
+            expires_at=expires_at,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+    def update(
+        self,
+        slug: str,
+        *,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        note: str | NotGiven | None = NOT_GIVEN,
+        usage_limits: UsageLimits | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        rate_limits: RateLimit
+        | Mapping[str, Any]
+        | Sequence[RateLimit | Mapping[str, Any]]
+        | NotGiven
+        | None = NOT_GIVEN,
+        expires_at: datetime | NotGiven | None = NOT_GIVEN,
+        reset_usage: bool | NotGiven = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[None]:
+        """``update()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.update,
+            slug,
+            workspace_id=workspace_id,
+            name=name,
+            note=note,
+            usage_limits=usage_limits,
+            rate_limits=rate_limits,
+            expires_at=expires_at,
+            reset_usage=reset_usage,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+    def delete(
+        self,
+        slug: str,
+        *,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[None]:
+        """``delete()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.delete,
+            slug,
+            workspace_id=workspace_id,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+
+class VirtualKeysWithRawResponse(RawResponseView[AsyncVirtualKeysWithRawResponse]):
+    """``with_raw_response`` of :class:`VirtualKeys`: its methods, returning raw responses.
+
+    Each returns an :class:`APIResponse` whose ``parse()`` gives what the method returns.
+    """
+
+    __slots__ = ()
+
+    def retrieve(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[VirtualKey]:
+        """``retrieve()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.retrieve,
+            slug,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+    def list(
+        self,
+        *,
+        page_size: int = 50,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[SyncPage[VirtualKey]]:
+        """``list()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.list,
+            page_size=page_size,
+            workspace_id=workspace_id,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return self._page(response)
+
+    def create(
+        self,
+        *,
+        name: str,
+        provider: str,
+        key: str | NotGiven = NOT_GIVEN,
+        note: str | NotGiven | None = NOT_GIVEN,
+        usage_limits: UsageLimits | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        rate_limits: RateLimit
+        | Mapping[str, Any]
+        | Sequence[RateLimit | Mapping[str, Any]]
+        | NotGiven
+        | None = NOT_GIVEN,
+        expires_at: datetime | NotGiven | None = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        deployment_config: Sequence[Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        api_version: str | NotGiven | None = NOT_GIVEN,
+        resource_name: str | NotGiven | None = NOT_GIVEN,
+        deployment_name: str | NotGiven | None = NOT_GIVEN,
+        workspace_id: str | NotGiven | None = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[ResourceRef]:
+        """``create()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.create,
+            name=name,
+            provider=provider,
+            key=key,
+            note=note,
+            usage_limits=usage_limits,
+            rate_limits=rate_limits,
+            expires_at=expires_at,
+            secret_mappings=secret_mappings,
+            deployment_config=deployment_config,
+            api_version=api_version,
+            resource_name=resource_name,
+            deployment_name=deployment_name,
+            workspace_id=workspace_id,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+    def update(
+        self,
+        slug: str,
+        *,
+        name: str | NotGiven = NOT_GIVEN,
+        key: str | NotGiven = NOT_GIVEN,
+        note: str | NotGiven | None = NOT_GIVEN,
+        usage_limits: UsageLimits | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        rate_limits: RateLimit
+        | Mapping[str, Any]
+        | Sequence[RateLimit | Mapping[str, Any]]
+        | NotGiven
+        | None = NOT_GIVEN,
+        expires_at: datetime | NotGiven | None = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        deployment_config: Sequence[Mapping[str, Any]] | NotGiven | None = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[None]:
+        """``update()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.update,
+            slug,
+            name=name,
+            key=key,
+            note=note,
+            usage_limits=usage_limits,
+            rate_limits=rate_limits,
+            expires_at=expires_at,
+            secret_mappings=secret_mappings,
+            deployment_config=deployment_config,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+    def delete(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[None]:
+        """``delete()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.delete,
+            slug,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)

@@ -1,4 +1,6 @@
-"""``NOT_GIVEN``: the sentinel that tells an omitted argument from an explicit ``None``.
+"""Values shared by every floor: ``NOT_GIVEN`` and the limits the SDK and its fake both obey.
+
+``NOT_GIVEN`` is the sentinel that tells an omitted argument from an explicit ``None``.
 
 In a write, an omitted field is not sent at all while ``None`` is sent as JSON ``null`` (which
 clears the field on the server). ``None`` cannot mean both, so omitted arguments default to
@@ -9,7 +11,24 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-__all__ = ["MAX_PAGE_SIZE", "NOT_GIVEN", "NotGiven"]
+__all__ = [
+    "INTEGRATIONS_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "NOT_GIVEN",
+    "PROVIDERS_PAGE_SIZE",
+    "VIRTUAL_KEYS_PAGE_SIZE",
+    "NotGiven",
+]
+
+#: The largest ``page_size`` a list accepts: the SDK refuses more before sending, and the fake
+#: (``portkey_vk.testing``) answers more with 400, as Portkey does.
+MAX_PAGE_SIZE: Final = 1000
+#: Portkey's page size when a list of virtual keys asks for none.
+VIRTUAL_KEYS_PAGE_SIZE: Final = 50
+#: Portkey's page size when a list of providers asks for none.
+PROVIDERS_PAGE_SIZE: Final = 50
+#: Portkey's page size when a list of integrations asks for none.
+INTEGRATIONS_PAGE_SIZE: Final = 100
 
 
 class NotGiven:
@@ -42,7 +61,3 @@ class NotGiven:
 
 NOT_GIVEN: Final = NotGiven()
 """Default of every optional write argument: "leave this field out of the request"."""
-
-
-MAX_PAGE_SIZE: Final = 1000
-"""The API's ceiling on ``page_size``: the most items one page may hold (SDK and fake alike)."""

@@ -39,7 +39,23 @@ class Surface(Protocol):
 
     def close(self) -> None: ...
 
+    def dispose(self) -> None:
+        """Close the client and whatever the surface made to drive it (its loop)."""
+
     def connection_count(self) -> int: ...
+
+    # -- any code on the client ------------------------------------------------------------------
+
+    def run(self, fn: Callable[[Any], Any]) -> Any:
+        """``fn(client)``'s result: awaited on the async surface, as returned on the sync one."""
+
+    def collect(self, fn: Callable[[Any], Any]) -> list[Any]:
+        """Every item of the list ``fn(client)`` returns, every page."""
+
+    def run_variant(
+        self, async_fn: Callable[..., Any], sync_fn: Callable[..., Any], **kwargs: Any
+    ) -> Any:
+        """``async_fn(client, **kwargs)`` awaited on the async surface, ``sync_fn`` on the sync."""
 
     # -- any method of any resource, and lists ------------------------------------------------
 
@@ -109,6 +125,22 @@ class AsyncSurface:
 
     def _run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
+
+    def run(self, fn: Callable[[Any], Any]) -> Any:
+        return self._run(fn(self.client))
+
+    def collect(self, fn: Callable[[Any], Any]) -> list[Any]:
+        pager = fn(self.client)
+
+        async def go() -> list[Any]:
+            return [item async for item in pager]
+
+        return self._run(go())  # type: ignore[no-any-return]
+
+    def run_variant(
+        self, async_fn: Callable[..., Any], sync_fn: Callable[..., Any], **kwargs: Any
+    ) -> Any:
+        return self._run(async_fn(self.client, **kwargs))
 
     def call(self, method: str, *args: Any, resource: str = "virtual_keys", **kwargs: Any) -> Any:
         return self._run(getattr(getattr(self.client, resource), method)(*args, **kwargs))
@@ -224,8 +256,22 @@ class SyncSurface:
     def close(self) -> None:
         self.client.close()
 
+    def dispose(self) -> None:
+        self.close()
+
     def connection_count(self) -> int:
         return self.client._async._transport.connection_count()
+
+    def run(self, fn: Callable[[Any], Any]) -> Any:
+        return fn(self.client)
+
+    def collect(self, fn: Callable[[Any], Any]) -> list[Any]:
+        return list(fn(self.client))
+
+    def run_variant(
+        self, async_fn: Callable[..., Any], sync_fn: Callable[..., Any], **kwargs: Any
+    ) -> Any:
+        return sync_fn(self.client, **kwargs)
 
     def call(self, method: str, *args: Any, resource: str = "virtual_keys", **kwargs: Any) -> Any:
         return getattr(getattr(self.client, resource), method)(*args, **kwargs)
@@ -336,7 +382,7 @@ def make_client(fake: FakePortkey, surface_name: str) -> Iterator[Callable[..., 
 
     yield make
     for surface in made:
-        getattr(surface, "dispose", surface.close)()
+        surface.dispose()
 
 
 @pytest.fixture

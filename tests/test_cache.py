@@ -66,14 +66,6 @@ def clock() -> Clock:
     return Clock()
 
 
-def call(surface: Surface, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call any ``virtual_keys`` method on either surface."""
-    if isinstance(surface, AsyncSurface):
-        fn = getattr(surface.client.virtual_keys, method)
-        return surface.loop.run_until_complete(fn(*args, **kwargs))
-    return getattr(surface.client.virtual_keys, method)(*args, **kwargs)
-
-
 def stats(surface: Surface) -> CacheStats:
     cache = surface.client.cache
     assert cache is not None
@@ -702,7 +694,7 @@ def test_a_write_through_any_view_invalidates_the_slug(
     client.retrieve("other")
     args = {"note": "rotated"} if method == "update" else {}
     with contextlib.suppress(NotFoundError):
-        call(view, method, "k", **args)
+        view.call(method, "k", **args)
     assert stats(client).size == 1
     fake.add_virtual_key("k")  # back, if the write was a delete
     client.retrieve("k")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import shutil
 import subprocess
 import sys
 import typing
@@ -15,6 +16,7 @@ import portkey_vk.resources
 from portkey_vk import (
     APIResponse,
     AsyncAPIResponse,
+    AsyncPage,
     AsyncPaginator,
     AsyncPortkey,
     AsyncRawResponseView,
@@ -23,7 +25,7 @@ from portkey_vk import (
     SyncPage,
 )
 from portkey_vk import _sync as sync_module
-from portkey_vk._resource import AsyncAPIResource
+from portkey_vk._resource import AsyncAPIResource, raw_response_view
 from portkey_vk._sync import Integrations, Providers, VirtualKeys
 from portkey_vk.resources import AsyncIntegrations, AsyncProviders, AsyncVirtualKeys
 
@@ -48,12 +50,30 @@ def _resources() -> list[type]:
     return sorted(found, key=lambda c: c.__name__)
 
 
+def _raw_view(cls: type) -> type:
+    """A resource's async raw view, as its ``with_raw_response`` declares it."""
+    declared = vars(cls)["with_raw_response"]
+    assert isinstance(declared, raw_response_view)
+    assert isinstance(declared.view, type)
+    return declared.view
+
+
 PAIRS = [
     (AsyncPortkey, Portkey),
     *((cls, getattr(sync_module, cls.__name__.removeprefix("Async"))) for cls in _resources()),
     (AsyncAPIResponse, APIResponse),
 ]
-SUPPORT = [(AsyncPaginator, SyncPage), (AsyncRawResponseView, RawResponseView)]
+# Each resource's raw view and its sync twin (AsyncVirtualKeysWithRawResponse: a generated class).
+RAW_PAIRS = [
+    (view, getattr(sync_module, view.__name__.removeprefix("Async")))
+    for view in map(_raw_view, _resources())
+]
+SUPPORT = [
+    (AsyncPaginator, SyncPage),
+    (AsyncPage, SyncPage),
+    (AsyncRawResponseView, RawResponseView),
+    *RAW_PAIRS,
+]
 RENAMES = {f"{a.__module__}.{a.__qualname__}": s.__qualname__ for a, s in [*PAIRS, *SUPPORT]}
 SYNC_NAME = {"__aenter__": "__enter__", "__aexit__": "__exit__"}
 
@@ -88,9 +108,12 @@ def _normalised(tp: object) -> str:
     text = f"{tp.__module__}.{tp.__qualname__}" if isinstance(tp, type) else str(tp)
     for async_name, sync_name in sorted(RENAMES.items(), key=lambda item: -len(item[0])):
         text = text.replace(async_name, sync_name)
-    # The sync raw-response view is not generic: its methods are looked up by name.
-    text = text.replace("RawResponseView[typing.Any]", "RawResponseView")
-    for module in ("portkey_vk._sync.", "portkey_vk._pagination.", "portkey_vk._resource."):
+    for module in (
+        "portkey_vk._sync.",
+        "portkey_vk._pagination.",
+        "portkey_vk._resource.",
+        "portkey_vk._raw.",
+    ):
         text = text.replace(module, "")
     return text
 
@@ -110,12 +133,24 @@ def _public(cls: type) -> dict[str, object]:
     return members
 
 
-@pytest.mark.parametrize(("async_cls", "sync_cls"), PAIRS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("async_cls", "sync_cls"), PAIRS + RAW_PAIRS, ids=lambda c: c.__name__)
 def test_every_public_member_has_a_sync_twin_with_the_same_signature(
     async_cls: type, sync_cls: type
 ) -> None:
     for name, async_member in _public(async_cls).items():
         member, twin = async_member, getattr(sync_cls, SYNC_NAME.get(name, name))
+        if isinstance(member, raw_response_view):
+            # with_raw_response: a property on the sync side returning the view's sync twin.
+            assert isinstance(twin, property), name
+            returned = typing.get_type_hints(twin.fget)["return"]
+            assert _normalised(member.view) == _normalised(returned), name
+            continue
+        if inspect.ismemberdescriptor(member):
+            # A sub-resource slot (integrations.models): the attribute twin is typed alike.
+            assert _normalised(typing.get_type_hints(async_cls)[name]) == _normalised(
+                typing.get_type_hints(sync_cls)[name]
+            ), name
+            continue
         if isinstance(member, property):
             assert isinstance(twin, property), name
             member, twin = member.fget, twin.fget
@@ -151,7 +186,12 @@ def test_resource_attributes_are_sync_twins() -> None:
     assert hints["providers"] is Providers
     assert hints["integrations"] is Integrations
     raw_view = typing.get_type_hints(VirtualKeys.with_raw_response.fget)["return"]
-    assert raw_view is RawResponseView
+    # One generated view per resource now (typed per method), still a RawResponseView whose
+    # methods return APIResponse.
+    assert issubclass(raw_view, RawResponseView)
+    for name in ("retrieve", "list", "create", "update", "delete"):
+        returned = typing.get_type_hints(getattr(raw_view, name))["return"]
+        assert typing.get_origin(returned) is APIResponse, name
 
 
 def test_every_resource_module_is_discovered() -> None:
@@ -160,3 +200,39 @@ def test_every_resource_module_is_discovered() -> None:
     assert {AsyncVirtualKeys.__name__, AsyncProviders.__name__, AsyncIntegrations.__name__} <= names
     for info in __import__("pkgutil").iter_modules(portkey_vk.resources.__path__):
         assert f"portkey_vk.resources.{info.name}" in sys.modules
+
+
+def test_check_mode_fails_on_a_stale_raw_views_file(tmp_path: Path) -> None:
+    sync_file, raw_file = tmp_path / "_sync.py", tmp_path / "_raw.py"
+    sync_file.write_text(SYNC_FILE.read_text())
+    raw_file.write_text(SYNC_FILE.with_name("_raw.py").read_text().replace("async def", "def"))
+    run = [sys.executable, str(GENERATOR), "--output", str(sync_file)]
+    done = subprocess.run([*run, "--check"], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "_raw.py is stale" in done.stderr
+    assert f"{sync_file} is stale" not in done.stderr
+    assert subprocess.run(run, capture_output=True, check=False).returncode == 0
+    assert raw_file.read_text() == SYNC_FILE.with_name("_raw.py").read_text()
+
+
+def test_a_resource_without_its_raw_view_is_refused(tmp_path: Path) -> None:
+    # The generator names the one line a new resource needs, rather than emit an untyped view.
+    package = tmp_path / "portkey_vk"
+    shutil.copytree(Path(portkey_vk._sync.__file__).parent, package)
+    shutil.copytree(GENERATOR.parent, tmp_path / "scripts")
+    module = package / "resources" / "virtual_keys.py"
+    module.write_text(
+        module.read_text().replace(
+            "    with_raw_response = raw_response_view(AsyncVirtualKeysWithRawResponse)\n", ""
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "scripts" / GENERATOR.name), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert "with_raw_response = raw_response_view(AsyncVirtualKeysWithRawResponse)" in done.stderr

@@ -28,10 +28,7 @@ from tests.conftest import Surface
 
 def check(surface: Surface, **kwargs: Any) -> MigrationReport:
     """The check on the surface's client: awaited for AsyncPortkey, the sync variant for Portkey."""
-    if surface.name == "async":
-        coro = check_migration(surface.client, **kwargs)
-        return surface.loop.run_until_complete(coro)  # type: ignore[attr-defined,no-any-return]
-    return check_migration_sync(surface.client, **kwargs)
+    return surface.run_variant(check_migration, check_migration_sync, **kwargs)  # type: ignore[no-any-return]
 
 
 def stock(fake: FakePortkey) -> None:

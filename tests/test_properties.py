@@ -8,7 +8,6 @@ The default run tries a few hundred examples; ``pytest -m long`` (``nox -s tests
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import re
 from collections.abc import Callable, Iterator
@@ -24,7 +23,6 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from portkey_vk import (
-    AsyncPortkey,
     NotFoundError,
     RateLimit,
     SecretMapping,
@@ -32,6 +30,7 @@ from portkey_vk import (
     VirtualKey,
 )
 from portkey_vk.testing import FakePortkey
+from tests.conftest import AsyncSurface
 
 # The OpenAPI documents live in the repository (and the sdist), each naming its upstream commit.
 SPEC = Path(__file__).parent / "data" / "openapi" / "retrieve-virtual-key.openapi.yaml"
@@ -212,19 +211,20 @@ class SlugProbe:
 
     def __init__(self, fake: FakePortkey) -> None:
         self.fake = fake
-        self.loop = asyncio.new_event_loop()
-        self.client = AsyncPortkey(api_key=fake.api_key, base_url=fake.base_url, max_retries=0)
+        self.surface = AsyncSurface.create(
+            api_key=fake.api_key, base_url=fake.base_url, max_retries=0
+        )
         self.prefix = "/v1/virtual-keys/"
 
     def check(self, slug: str) -> None:
         before = len(self.fake.requests)
         if not slug or _CONTROL.search(slug) or any(0xD800 <= ord(c) <= 0xDFFF for c in slug):
             with pytest.raises(ValueError):
-                self.loop.run_until_complete(self.client.virtual_keys.retrieve(slug))
+                self.surface.retrieve(slug)
             assert len(self.fake.requests) == before, "refused slugs send no request"
             return
         with pytest.raises(NotFoundError):
-            self.loop.run_until_complete(self.client.virtual_keys.retrieve(slug))
+            self.surface.retrieve(slug)
         requests = self.fake.requests
         assert len(requests) == before + 1
         path = requests[-1].path
@@ -235,8 +235,7 @@ class SlugProbe:
         assert unquote(segment, errors="strict") == slug
 
     def close(self) -> None:
-        self.loop.run_until_complete(self.client.close())
-        self.loop.close()
+        self.surface.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -37,33 +37,13 @@ WS_OPTIONS = "ws-options"
 EXPIRY = datetime(2027, 1, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
 
 
-def call(surface: Surface, fn: Callable[[Any], Any]) -> Any:
-    """Run ``fn(client)`` on the surface: awaited on the async one, as it is on the sync one."""
-    result = fn(surface.client)
-    if surface.name == "async":
-        return surface.loop.run_until_complete(result)  # type: ignore[attr-defined]
-    return result
-
-
-def collect(surface: Surface, fn: Callable[[Any], Any]) -> list[Any]:
-    """Every item of a ``list`` call, every page."""
-    pager = fn(surface.client)
-    if surface.name == "async":
-
-        async def go() -> list[Any]:
-            return [item async for item in pager]
-
-        return surface.loop.run_until_complete(go())  # type: ignore[attr-defined,no-any-return]
-    return list(pager)
-
-
 # -- providers: reads --------------------------------------------------------------------------
 
 
 def test_list_pages_through_every_provider(fake: FakePortkey, client: Surface) -> None:
     for index in range(5):
         fake.add_provider(f"p{index}", name=f"Provider {index}")
-    providers = collect(client, lambda c: c.providers.list(page_size=2))
+    providers = client.collect(lambda c: c.providers.list(page_size=2))
     assert [p.slug for p in providers] == ["p0", "p1", "p2", "p3", "p4"]
     assert all(isinstance(p, Provider) for p in providers)
     pages = [r for r in fake.requests if r.path == "/v1/providers"]
@@ -78,7 +58,7 @@ def test_list_pages_through_every_provider(fake: FakePortkey, client: Surface) -
 def test_the_first_page_alone(fake: FakePortkey, client: Surface) -> None:
     fake.add_provider("p0")
     fake.add_provider("p1")
-    page = call(client, lambda c: c.providers.list(page_size=1))
+    page = client.run(lambda c: c.providers.list(page_size=1))
     assert [p.slug for p in page.data] == ["p0"]
     assert page.total == 2
     assert page.has_next_page()
@@ -95,7 +75,7 @@ def test_retrieve_returns_a_typed_provider(fake: FakePortkey, client: Surface) -
         expires_at=EXPIRY,
         workspace_id=None,
     )
-    provider = call(client, lambda c: c.providers.retrieve("prod-openai"))
+    provider = client.run(lambda c: c.providers.retrieve("prod-openai"))
     assert isinstance(provider, Provider)
     assert provider.name == "Prod OpenAI"
     assert provider.status is ProviderStatus.EXPIRED
@@ -113,19 +93,19 @@ def test_retrieve_returns_a_typed_provider(fake: FakePortkey, client: Surface) -
 
 def test_a_virtual_key_resolves_as_a_provider(fake: FakePortkey, client: Surface) -> None:
     fake.add_virtual_key("legacy", name="Legacy key", ai_provider_name="anthropic")
-    provider = call(client, lambda c: c.providers.retrieve("legacy"))
+    provider = client.run(lambda c: c.providers.retrieve("legacy"))
     assert provider.name == "Legacy key"
     assert provider.ai_provider_id == "anthropic"
 
 
 def test_retrieve_missing_is_not_found(client: Surface) -> None:
     with pytest.raises(NotFoundError):
-        call(client, lambda c: c.providers.retrieve("nope"))
+        client.run(lambda c: c.providers.retrieve("nope"))
 
 
 def test_slug_is_one_path_segment(fake: FakePortkey, client: Surface) -> None:
     with pytest.raises(NotFoundError):
-        call(client, lambda c: c.providers.retrieve("a/b?c"))
+        client.run(lambda c: c.providers.retrieve("a/b?c"))
     assert fake.requests[-1].path == "/v1/providers/a%2Fb%3Fc"
 
 
@@ -133,24 +113,15 @@ def test_slug_is_one_path_segment(fake: FakePortkey, client: Surface) -> None:
 def test_bad_slugs_send_nothing(fake: FakePortkey, client: Surface, slug: Any) -> None:
     for method in ("retrieve", "delete"):
         with pytest.raises(ValueError, match="slug"):
-            call(client, lambda c, m=method: getattr(c.providers, m)(slug))
+            client.run(lambda c, m=method: getattr(c.providers, m)(slug))
     with pytest.raises(ValueError, match="slug"):
-        call(client, lambda c: c.providers.update(slug, name="x"))
+        client.run(lambda c: c.providers.update(slug, name="x"))
     assert fake.requests == []
 
 
 def test_raw_response(fake: FakePortkey, client: Surface) -> None:
     fake.add_provider("p")
-    if client.name == "async":
-
-        async def go() -> tuple[Any, Any]:
-            raw = await client.client.providers.with_raw_response.retrieve("p")
-            return raw, await raw.parse()
-
-        raw, parsed = client.loop.run_until_complete(go())  # type: ignore[attr-defined]
-    else:
-        raw = client.client.providers.with_raw_response.retrieve("p")
-        parsed = raw.parse()
+    raw, parsed = client.call_raw("retrieve", "p", resource="providers")
     assert raw.status_code == 200
     assert raw.request_id
     assert parsed.slug == "p"
@@ -160,7 +131,7 @@ def test_raw_response(fake: FakePortkey, client: Surface) -> None:
 
 
 def test_create_sends_only_what_is_given(fake: FakePortkey, client: Surface) -> None:
-    ref = call(client, lambda c: c.providers.create(name="Prod OpenAI", integration_id="openai"))
+    ref = client.run(lambda c: c.providers.create(name="Prod OpenAI", integration_id="openai"))
     assert isinstance(ref, ResourceRef)
     assert ref.slug is not None
     assert ref.slug.startswith("prod-openai-")
@@ -169,13 +140,12 @@ def test_create_sends_only_what_is_given(fake: FakePortkey, client: Surface) -> 
     assert (request.method, request.path) == ("POST", "/v1/providers")
     assert request.json == {"name": "Prod OpenAI", "integration_id": "openai"}
     assert dict(request.query) == {}
-    created = call(client, lambda c: c.providers.retrieve(ref.slug))
+    created = client.run(lambda c: c.providers.retrieve(ref.slug))
     assert (created.id, created.name, created.integration_id) == (ref.id, "Prod OpenAI", "openai")
 
 
 def test_create_with_every_field(fake: FakePortkey, client: Surface) -> None:
-    ref = call(
-        client,
+    ref = client.run(
         lambda c: c.providers.create(
             name="EU",
             integration_id="azure-org",
@@ -209,7 +179,7 @@ def test_create_sends_a_sequence_of_rate_limits_as_an_array(
     fake: FakePortkey, client: Surface
 ) -> None:
     limits = [{"type": "requests", "unit": "rpm", "value": 1}, RateLimit(type="tokens", value=2)]
-    call(client, lambda c: c.providers.create(name="n", integration_id="i", rate_limits=limits))
+    client.run(lambda c: c.providers.create(name="n", integration_id="i", rate_limits=limits))
     assert fake.requests[-1].json["rate_limits"] == [
         {"type": "requests", "unit": "rpm", "value": 1},
         {"type": "tokens", "value": 2},
@@ -219,7 +189,7 @@ def test_create_sends_a_sequence_of_rate_limits_as_an_array(
 def test_create_an_existing_slug_conflicts(fake: FakePortkey, client: Surface) -> None:
     fake.add_provider("taken")
     with pytest.raises(ConflictError):
-        call(client, lambda c: c.providers.create(name="n", integration_id="i", slug="taken"))
+        client.run(lambda c: c.providers.create(name="n", integration_id="i", slug="taken"))
 
 
 @pytest.mark.parametrize(
@@ -250,7 +220,7 @@ def test_create_refuses_bad_input_before_sending(
 ) -> None:
     arguments = {"name": "n", "integration_id": "i", **kwargs}
     with pytest.raises(error):
-        call(client, lambda c: c.providers.create(**arguments))
+        client.run(lambda c: c.providers.create(**arguments))
     assert fake.requests == []
 
 
@@ -258,14 +228,13 @@ def test_create_is_not_repeated_after_a_server_error(fake: FakePortkey, client: 
     # The first attempt may have created it: a retry could create a second provider.
     fake.fail_next(503, method="POST")
     with pytest.raises(InternalServerError):
-        call(client, lambda c: c.providers.create(name="n", integration_id="i"))
+        client.run(lambda c: c.providers.create(name="n", integration_id="i"))
     assert [r.method for r in fake.requests] == ["POST"]
 
 
 def test_update_sends_only_what_is_given(fake: FakePortkey, client: Surface) -> None:
     fake.add_provider("p", note="old", usage_limits={"credit_limit": 5})
-    result = call(
-        client,
+    result = client.run(
         lambda c: c.providers.update(
             "p", name="New", note=None, usage_limits=None, reset_usage=True
         ),
@@ -274,15 +243,14 @@ def test_update_sends_only_what_is_given(fake: FakePortkey, client: Surface) -> 
     request = fake.requests[-1]
     assert (request.method, request.path, dict(request.query)) == ("PUT", "/v1/providers/p", {})
     assert request.json == {"name": "New", "note": None, "usage_limits": None, "reset_usage": True}
-    provider = call(client, lambda c: c.providers.retrieve("p"))
+    provider = client.run(lambda c: c.providers.retrieve("p"))
     assert (provider.name, provider.note, provider.usage_limits) == ("New", None, None)
     assert provider.last_reset_at is not None
 
 
 def test_update_limits_and_expiry(fake: FakePortkey, client: Surface) -> None:
     fake.add_provider("p")
-    call(
-        client,
+    client.run(
         lambda c: c.providers.update(
             "p",
             rate_limits={"type": "tokens", "unit": "rph", "value": 1000},
@@ -295,15 +263,15 @@ def test_update_limits_and_expiry(fake: FakePortkey, client: Surface) -> None:
         "expires_at": "2027-01-01T12:30:00+02:00",
         "reset_usage": False,
     }
-    call(client, lambda c: c.providers.update("p", rate_limits=None, expires_at=None))
+    client.run(lambda c: c.providers.update("p", rate_limits=None, expires_at=None))
     assert fake.requests[-1].json == {"rate_limits": None, "expires_at": None}
 
 
 def test_update_needs_something_to_change(fake: FakePortkey, client: Surface) -> None:
     with pytest.raises(ValueError, match="at least one field"):
-        call(client, lambda c: c.providers.update("p"))
+        client.run(lambda c: c.providers.update("p"))
     with pytest.raises(ValueError, match="at least one field"):
-        call(client, lambda c: c.providers.update("p", workspace_id="ws", name=NOT_GIVEN))
+        client.run(lambda c: c.providers.update("p", workspace_id="ws", name=NOT_GIVEN))
     assert fake.requests == []
 
 
@@ -322,31 +290,31 @@ def test_update_refuses_bad_input_before_sending(
     fake: FakePortkey, client: Surface, kwargs: dict[str, Any], error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        call(client, lambda c: c.providers.update("p", **kwargs))
+        client.run(lambda c: c.providers.update("p", **kwargs))
     assert fake.requests == []
 
 
 def test_update_missing_is_not_found(client: Surface) -> None:
     with pytest.raises(NotFoundError):
-        call(client, lambda c: c.providers.update("nope", name="x"))
+        client.run(lambda c: c.providers.update("nope", name="x"))
 
 
 def test_update_is_retried_like_a_read(fake: FakePortkey, client: Surface) -> None:
     fake.add_provider("p")
     fake.fail_next(503, method="PUT")
-    call(client, lambda c: c.providers.update("p", note="n"))
+    client.run(lambda c: c.providers.update("p", note="n"))
     assert [r.method for r in fake.requests] == ["PUT", "PUT"]
 
 
 def test_delete(fake: FakePortkey, client: Surface) -> None:
     fake.add_provider("p")
-    assert call(client, lambda c: c.providers.delete("p")) is None
+    assert client.run(lambda c: c.providers.delete("p")) is None
     request = fake.requests[-1]
     assert (request.method, request.path, request.body) == ("DELETE", "/v1/providers/p", b"")
     with pytest.raises(NotFoundError):
-        call(client, lambda c: c.providers.retrieve("p"))
+        client.run(lambda c: c.providers.retrieve("p"))
     with pytest.raises(NotFoundError):
-        call(client, lambda c: c.providers.delete("p"))
+        client.run(lambda c: c.providers.delete("p"))
 
 
 # -- integrations ------------------------------------------------------------------------------
@@ -355,7 +323,7 @@ def test_delete(fake: FakePortkey, client: Surface) -> None:
 def test_integrations_list_and_filter(fake: FakePortkey, client: Surface) -> None:
     fake.add_integration("org-openai", name="Org OpenAI", key="sk-org-0123456789abcdef")
     fake.add_integration("ws-anthropic", ai_provider_id="anthropic", workspace_id="ws-a")
-    everything = collect(client, lambda c: c.integrations.list())
+    everything = client.collect(lambda c: c.integrations.list())
     assert [i.slug for i in everything] == ["org-openai", "ws-anthropic"]
     assert all(isinstance(i, Integration) for i in everything)
     # List items carry no details.
@@ -363,10 +331,10 @@ def test_integrations_list_and_filter(fake: FakePortkey, client: Surface) -> Non
     assert everything[0].configurations is None
     assert dict(fake.requests[-1].query) == {"current_page": "0", "page_size": "100"}
 
-    workspace_only = collect(client, lambda c: c.integrations.list(type="workspace"))
+    workspace_only = client.collect(lambda c: c.integrations.list(type="workspace"))
     assert [i.slug for i in workspace_only] == ["ws-anthropic"]
     assert fake.requests[-1].query["type"] == "workspace"
-    org_only = collect(client, lambda c: c.integrations.list(type="organisation", page_size=5))
+    org_only = client.collect(lambda c: c.integrations.list(type="organisation", page_size=5))
     assert [i.slug for i in org_only] == ["org-openai"]
     assert dict(fake.requests[-1].query) == {
         "current_page": "0",
@@ -406,7 +374,7 @@ def test_integration_detail_is_masked_and_typed(fake: FakePortkey, client: Surfa
             "aws_secret_access_key": "very-secret-access-key-value",
         },
     )
-    integration = call(client, lambda c: c.integrations.retrieve("bedrock-prod"))
+    integration = client.run(lambda c: c.integrations.retrieve("bedrock-prod"))
     assert integration.status is IntegrationStatus.ARCHIVED
     assert integration.masked_key == "AKI****-key"
     config = integration.configurations
@@ -419,7 +387,7 @@ def test_integration_detail_is_masked_and_typed(fake: FakePortkey, client: Surfa
 
 def test_integration_missing_is_not_found(client: Surface) -> None:
     with pytest.raises(NotFoundError):
-        call(client, lambda c: c.integrations.retrieve("nope"))
+        client.run(lambda c: c.integrations.retrieve("nope"))
 
 
 # -- the client-wide workspace -----------------------------------------------------------------
@@ -457,7 +425,7 @@ def _run(surface: Surface, fake: FakePortkey, name: str, expected: str | None, *
     operation, where = OPERATIONS[name]
     # The provider the call addresses lives in the workspace it should be sent to.
     fake.add_provider("p", **({"workspace_id": expected} if expected else {}))
-    call(surface, lambda c: operation(c, **kw))  # a list: its first page
+    surface.run(lambda c: operation(c, **kw))  # a list: its first page
     return _sent_workspace(fake, where)
 
 
@@ -494,8 +462,8 @@ def test_calls_without_a_workspace_never_send_one(
     client = make_client(workspace_id=WS_CLIENT)
     fake.add_virtual_key("k", workspace_id=WS_CLIENT)
     fake.add_integration("i")
-    call(client, lambda c: c.virtual_keys.retrieve("k"))
-    call(client, lambda c: c.integrations.retrieve("i"))
+    client.run(lambda c: c.virtual_keys.retrieve("k"))
+    client.run(lambda c: c.integrations.retrieve("i"))
     assert all("workspace_id" not in r.query for r in fake.requests)
 
 
@@ -505,13 +473,13 @@ def test_a_provider_in_another_workspace_is_not_found(
     fake.add_provider("p", workspace_id="ws-other")
     client = make_client(workspace_id=WS_CLIENT)
     with pytest.raises(NotFoundError):
-        call(client, lambda c: c.providers.retrieve("p"))
-    assert call(client, lambda c: c.providers.retrieve("p", workspace_id=None)).slug == "p"
+        client.run(lambda c: c.providers.retrieve("p"))
+    assert client.run(lambda c: c.providers.retrieve("p", workspace_id=None)).slug == "p"
 
 
 def test_provider_update_refuses_a_blank_name_like_a_virtual_key_update(
     fake: FakePortkey, client: Surface
 ) -> None:
     with pytest.raises(ValueError, match="name"):
-        call(client, lambda c: c.providers.update("p", name="  "))
+        client.run(lambda c: c.providers.update("p", name="  "))
     assert fake.requests == []

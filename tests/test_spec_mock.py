@@ -76,25 +76,7 @@ def mock() -> Iterator[SpecMock]:
 def spec_client(mock: SpecMock, surface_name: str) -> Iterator[Surface]:
     surface = SURFACES[surface_name](api_key="pk-spec-mock", base_url=mock.base_url)
     yield surface
-    getattr(surface, "dispose", surface.close)()
-
-
-def call(surface: Surface, fn: Callable[[Any], Any]) -> Any:
-    result = fn(surface.client)
-    if surface.name == "async":
-        return surface.loop.run_until_complete(result)  # type: ignore[attr-defined]
-    return result
-
-
-def collect(surface: Surface, fn: Callable[[Any], Any]) -> list[Any]:
-    pager = fn(surface.client)
-    if surface.name == "async":
-
-        async def go() -> list[Any]:
-            return [item async for item in pager]
-
-        return surface.loop.run_until_complete(go())  # type: ignore[attr-defined,no-any-return]
-    return list(pager)
+    surface.dispose()
 
 
 def sent(mock: SpecMock) -> Any:
@@ -106,7 +88,7 @@ def sent(mock: SpecMock) -> Any:
 
 
 def vk_list(client: Surface, mock: SpecMock) -> None:
-    page = call(client, lambda c: c.virtual_keys.list(page_size=10))
+    page = client.run(lambda c: c.virtual_keys.list(page_size=10))
     assert page.total == 1
     (vk,) = page.data
     assert isinstance(vk, VirtualKey)
@@ -123,12 +105,11 @@ def vk_list(client: Surface, mock: SpecMock) -> None:
     assert vk.object is VirtualKeyObject.VIRTUAL_KEY
     assert vk.extra == {}
     assert mock.exchanges[-1].query == {"current_page": ["0"], "page_size": ["10"]}
-    assert collect(client, lambda c: c.virtual_keys.list()) == [vk]
+    assert client.collect(lambda c: c.virtual_keys.list()) == [vk]
 
 
 def vk_create(client: Surface, mock: SpecMock) -> None:
-    ref = call(
-        client,
+    ref = client.run(
         lambda c: c.virtual_keys.create(
             name="Azure prod",
             provider="azure-openai",
@@ -153,7 +134,7 @@ def vk_create(client: Surface, mock: SpecMock) -> None:
 
 
 def vk_retrieve(client: Surface, mock: SpecMock) -> None:
-    vk = call(client, lambda c: c.virtual_keys.retrieve("team a/prod"))
+    vk = client.run(lambda c: c.virtual_keys.retrieve("team a/prod"))
     assert mock.exchanges[-1].path == "/v1/virtual-keys/team%20a%2Fprod"
     assert vk == VirtualKey.from_dict(mock.response_example("GET", "/virtual-keys/{slug}"))
     assert vk.status is VirtualKeyStatus.ACTIVE
@@ -161,8 +142,7 @@ def vk_retrieve(client: Surface, mock: SpecMock) -> None:
 
 
 def vk_update(client: Surface, mock: SpecMock) -> None:
-    result = call(
-        client,
+    result = client.run(
         lambda c: c.virtual_keys.update(
             "prod",
             name="Prod",
@@ -178,12 +158,12 @@ def vk_update(client: Surface, mock: SpecMock) -> None:
 
 
 def vk_delete(client: Surface, mock: SpecMock) -> None:
-    assert call(client, lambda c: c.virtual_keys.delete("prod")) is None
+    assert client.run(lambda c: c.virtual_keys.delete("prod")) is None
     assert mock.exchanges[-1].body is None
 
 
 def provider_list(client: Surface, mock: SpecMock) -> None:
-    page = call(client, lambda c: c.providers.list(page_size=20, workspace_id="ws-1"))
+    page = client.run(lambda c: c.providers.list(page_size=20, workspace_id="ws-1"))
     assert mock.exchanges[-1].query == {
         "current_page": ["0"],
         "page_size": ["20"],
@@ -202,8 +182,7 @@ def provider_list(client: Surface, mock: SpecMock) -> None:
 
 
 def provider_create(client: Surface, mock: SpecMock) -> None:
-    ref = call(
-        client,
+    ref = client.run(
         lambda c: c.providers.create(
             name="My first provider",
             integration_id="my-openai-integration",
@@ -222,15 +201,14 @@ def provider_create(client: Surface, mock: SpecMock) -> None:
 
 
 def provider_retrieve(client: Surface, mock: SpecMock) -> None:
-    provider = call(client, lambda c: c.providers.retrieve("prod", workspace_id="ws-1"))
+    provider = client.run(lambda c: c.providers.retrieve("prod", workspace_id="ws-1"))
     assert mock.exchanges[-1].query == {"workspace_id": ["ws-1"]}
     assert provider == Provider.from_dict(mock.response_example("GET", "/providers/{slug}"))
     assert provider.extra == {}
 
 
 def provider_update(client: Surface, mock: SpecMock) -> None:
-    result = call(
-        client,
+    result = client.run(
         lambda c: c.providers.update(
             "prod",
             workspace_id="ws-1",
@@ -255,12 +233,12 @@ def provider_update(client: Surface, mock: SpecMock) -> None:
 
 
 def provider_delete(client: Surface, mock: SpecMock) -> None:
-    assert call(client, lambda c: c.providers.delete("prod", workspace_id="ws-1")) is None
+    assert client.run(lambda c: c.providers.delete("prod", workspace_id="ws-1")) is None
     assert mock.exchanges[-1].query == {"workspace_id": ["ws-1"]}
 
 
 def integration_list(client: Surface, mock: SpecMock) -> None:
-    items = collect(client, lambda c: c.integrations.list(type="organisation", workspace_id="w"))
+    items = client.collect(lambda c: c.integrations.list(type="organisation", workspace_id="w"))
     assert mock.exchanges[-1].query == {
         "current_page": ["0"],
         "page_size": ["100"],
@@ -277,7 +255,7 @@ def integration_list(client: Surface, mock: SpecMock) -> None:
 
 
 def integration_retrieve(client: Surface, mock: SpecMock) -> None:
-    integration = call(client, lambda c: c.integrations.retrieve("openai-org"))
+    integration = client.run(lambda c: c.integrations.retrieve("openai-org"))
     assert integration.masked_key == "string"
     # The first shape of the documented oneOf: OpenAI's.
     assert integration.configurations == IntegrationConfigurations(
@@ -475,8 +453,7 @@ def test_virtual_key_create_sends_rate_limits_as_an_array_where_the_document_say
     # an array (the shape of every response and of Portkey's own update sample), which the
     # document's request schema (one object) refuses. Pinned so that a change is deliberate.
     with pytest.raises(BadRequestError, match="rate_limits"):
-        call(
-            spec_client,
+        spec_client.run(
             lambda c: c.virtual_keys.create(
                 name="n", provider="openai", key="sk-x", rate_limits=RateLimit(value=1)
             ),
@@ -493,6 +470,6 @@ def test_virtual_key_list_sends_the_workspace_the_document_does_not_declare(
     )
     try:
         with pytest.raises(BadRequestError, match="workspace_id"):
-            call(surface, lambda c: c.virtual_keys.list())
+            surface.run(lambda c: c.virtual_keys.list())
     finally:
-        getattr(surface, "dispose", surface.close)()
+        surface.dispose()

@@ -13,7 +13,8 @@ from typing import Final
 from portkey_vk._cache import cached_read
 from portkey_vk._models import Integration
 from portkey_vk._pagination import AsyncPaginator
-from portkey_vk._resource import AsyncAPIResource, validate_slug
+from portkey_vk._raw import AsyncIntegrationsWithRawResponse
+from portkey_vk._resource import AsyncAPIResource, raw_response_view, validate_slug
 from portkey_vk._types import NOT_GIVEN, NotGiven
 
 __all__ = ["INTEGRATION_TYPES", "AsyncIntegrations"]
@@ -28,6 +29,8 @@ class AsyncIntegrations(AsyncAPIResource):
     """Portkey integrations, read-only: ``client.integrations.list()`` and ``retrieve(slug)``."""
 
     __slots__ = ()
+
+    with_raw_response = raw_response_view(AsyncIntegrationsWithRawResponse)
 
     def list(
         self,

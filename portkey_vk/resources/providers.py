@@ -16,7 +16,8 @@ from portkey_vk import _params
 from portkey_vk._cache import cached_read
 from portkey_vk._models import Provider, RateLimit, ResourceRef, UsageLimits
 from portkey_vk._pagination import AsyncPaginator
-from portkey_vk._resource import AsyncAPIResource, validate_slug
+from portkey_vk._raw import AsyncProvidersWithRawResponse
+from portkey_vk._resource import AsyncAPIResource, raw_response_view, validate_slug
 from portkey_vk._types import NOT_GIVEN, NotGiven
 
 __all__ = ["AsyncProviders"]
@@ -33,6 +34,8 @@ class AsyncProviders(AsyncAPIResource):
     """
 
     __slots__ = ()
+
+    with_raw_response = raw_response_view(AsyncProvidersWithRawResponse)
 
     def list(
         self,

@@ -15,7 +15,8 @@ from portkey_vk import _params
 from portkey_vk._cache import cached_read
 from portkey_vk._models import RateLimit, ResourceRef, SecretMapping, UsageLimits, VirtualKey
 from portkey_vk._pagination import AsyncPaginator
-from portkey_vk._resource import AsyncAPIResource, validate_slug
+from portkey_vk._raw import AsyncVirtualKeysWithRawResponse
+from portkey_vk._resource import AsyncAPIResource, raw_response_view, validate_slug
 from portkey_vk._types import NOT_GIVEN, NotGiven
 
 __all__ = ["AsyncVirtualKeys"]
@@ -34,6 +35,8 @@ class AsyncVirtualKeys(AsyncAPIResource):
     """
 
     __slots__ = ()
+
+    with_raw_response = raw_response_view(AsyncVirtualKeysWithRawResponse)
 
     @cached_read
     async def retrieve(
