@@ -8,9 +8,9 @@ accepts; a wrong type or value raises ``TypeError``/``ValueError`` naming the pa
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -20,6 +20,8 @@ from portkey_vk._types import NotGiven
 
 __all__ = [
     "Body",
+    "Secrets",
+    "carries_secrets",
     "json_value",
     "model_list",
     "model_value",
@@ -28,8 +30,33 @@ __all__ = [
     "optional_str",
     "rate_limits",
     "rate_limits_as_documented",
+    "secret_arguments",
     "timestamp",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def carries_secrets(*names: str) -> Callable[[_F], _F]:
+    """Mark a write whose arguments ``names`` may hold secrets (a provider key, a body).
+
+    The method itself deletes them before it awaits its request (see :class:`Secrets`); its
+    generated twins (the sync facade, the raw-response views) read this mark and drop the same
+    arguments from their own frames once the call is bound, so that no SDK frame of a failed
+    write holds a secret an error reporter would send.
+    """
+
+    def mark(fn: _F) -> _F:
+        fn.__portkey_secrets__ = names  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def secret_arguments(fn: object) -> tuple[str, ...]:
+    """The arguments :func:`carries_secrets` marked on ``fn`` (for the generator)."""
+    names: tuple[str, ...] = getattr(fn, "__portkey_secrets__", ())
+    return names
 
 
 class Secrets:

@@ -32,7 +32,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import copy_context
-from typing import Any, Final, ParamSpec, Protocol, TypeVar
+from typing import Any, Final, Generic, ParamSpec, Protocol, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
@@ -40,7 +40,7 @@ from anyio.from_thread import BlockingPortal
 from portkey_vk._errors import PortkeyError
 from portkey_vk._transport import pin_forever
 
-__all__ = ["ClientGuard", "guard", "in_flight", "run"]
+__all__ = ["ClientGuard", "bind", "guard", "in_flight", "run", "run_bound"]
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -202,19 +202,19 @@ def _current() -> _Runtime:
         return runtime
 
 
-class _Bound:
+class _Bound(Generic[_T]):
     """``fn(*args, **kwargs)``, ready to run, behind a repr that shows no argument."""
 
     __slots__ = ("args", "fn", "kwargs")
 
     def __init__(
-        self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, fn: Callable[..., Awaitable[_T]], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
 
-    def __call__(self) -> Awaitable[Any]:
+    def __call__(self) -> Awaitable[_T]:
         return self.fn(*self.args, **self.kwargs)
 
     def __repr__(self) -> str:
@@ -240,16 +240,31 @@ def run(fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs)
         PortkeyError: called from a coroutine running on the portal's own thread, where waiting
             would deadlock; use :class:`AsyncPortkey` there.
     """
+    call = _Bound(fn, args, kwargs)
+    # The call's arguments (a provider key...) are not frame locals of ours while it runs:
+    # error reporters send those.
+    del args, kwargs
+    return run_bound(call)
+
+
+def bind(fn: Callable[..., Awaitable[_T]], /, *args: Any, **kwargs: Any) -> _Bound[_T]:
+    """``fn`` and its arguments, ready for :func:`run_bound`, behind a repr that shows none.
+
+    The generated sync twin of a write carrying secrets binds its call, deletes its own
+    arguments, then runs it: no frame of it holds a secret while the call runs.
+    """
+    return _Bound(fn, args, kwargs)
+
+
+def run_bound(bound: _Bound[_T]) -> _T:
+    """:func:`run` for a call bound by :func:`bind`."""
     runtime = _current()
     if threading.get_ident() == runtime.thread.ident:
         raise PortkeyError(
             "A sync Portkey client was called from its own event loop thread, where it would "
             "wait for itself forever; use AsyncPortkey and await it there instead."
         )
-    coro = _tracked(runtime, _Bound(fn, args, kwargs))
-    # The call's arguments (a provider key...) are not frame locals of ours while it runs:
-    # error reporters send those.
-    del args, kwargs
+    coro = _tracked(runtime, bound)
     # The handoff is a task started by one callback on the loop, and a bare lock its done
     # callback releases. run_coroutine_threadsafe's concurrent Future (state chained both ways,
     # a Condition whose wait allocates a lock and re-takes the notifier's) made a no-op call

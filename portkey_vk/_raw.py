@@ -293,6 +293,7 @@ class AsyncVirtualKeysWithRawResponse(AsyncRawResponseView["AsyncVirtualKeys"]):
             extra_headers=extra_headers,
             timeout=timeout,
         )
+        del key, secret_mappings, extra_body  # not frame locals while the call runs
         return cast("AsyncAPIResponse[ResourceRef]", await call)
 
     async def update(
@@ -330,6 +331,7 @@ class AsyncVirtualKeysWithRawResponse(AsyncRawResponseView["AsyncVirtualKeys"]):
             extra_headers=extra_headers,
             timeout=timeout,
         )
+        del key, secret_mappings, extra_body  # not frame locals while the call runs
         return cast("AsyncAPIResponse[None]", await call)
 
     async def delete(

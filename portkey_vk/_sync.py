@@ -779,7 +779,7 @@ class VirtualKeys:
             TypeError, ValueError: an argument of the wrong type or value (no request is sent).
             APIStatusError, APIConnectionError: the create failed (see above for retries).
         """
-        return _portal.run(
+        call = _portal.bind(
             self._async.create,
             name=name,
             provider=provider,
@@ -798,6 +798,8 @@ class VirtualKeys:
             extra_headers=extra_headers,
             timeout=timeout,
         )
+        del key, secret_mappings, extra_body  # not frame locals while the call runs
+        return _portal.run_bound(call)
 
     def update(
         self,
@@ -848,7 +850,7 @@ class VirtualKeys:
             TypeError: an argument of the wrong type (no request is sent).
             NotFoundError: no virtual key has this slug.
         """
-        _portal.run(
+        call = _portal.bind(
             self._async.update,
             slug,
             name=name,
@@ -863,6 +865,8 @@ class VirtualKeys:
             extra_headers=extra_headers,
             timeout=timeout,
         )
+        del key, secret_mappings, extra_body  # not frame locals while the call runs
+        _portal.run_bound(call)
 
     def delete(
         self,
@@ -1235,7 +1239,7 @@ class VirtualKeysWithRawResponse(RawResponseView[AsyncVirtualKeysWithRawResponse
         timeout: float | None = None,
     ) -> APIResponse[ResourceRef]:
         """``create()``, returning its :class:`APIResponse`."""
-        response = _portal.run(
+        call = _portal.bind(
             self._async.create,
             name=name,
             provider=provider,
@@ -1254,6 +1258,8 @@ class VirtualKeysWithRawResponse(RawResponseView[AsyncVirtualKeysWithRawResponse
             extra_headers=extra_headers,
             timeout=timeout,
         )
+        del key, secret_mappings, extra_body  # not frame locals while the call runs
+        response = _portal.run_bound(call)
         return APIResponse(response, self._guard)
 
     def update(
@@ -1277,7 +1283,7 @@ class VirtualKeysWithRawResponse(RawResponseView[AsyncVirtualKeysWithRawResponse
         timeout: float | None = None,
     ) -> APIResponse[None]:
         """``update()``, returning its :class:`APIResponse`."""
-        response = _portal.run(
+        call = _portal.bind(
             self._async.update,
             slug,
             name=name,
@@ -1292,6 +1298,8 @@ class VirtualKeysWithRawResponse(RawResponseView[AsyncVirtualKeysWithRawResponse
             extra_headers=extra_headers,
             timeout=timeout,
         )
+        del key, secret_mappings, extra_body  # not frame locals while the call runs
+        response = _portal.run_bound(call)
         return APIResponse(response, self._guard)
 
     def delete(

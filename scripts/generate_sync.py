@@ -185,8 +185,10 @@ class Generator:
 
         self.not_given = NOT_GIVEN
         from portkey_vk._cache import is_cached_read  # noqa: PLC0415
+        from portkey_vk._params import secret_arguments  # noqa: PLC0415
 
         self.is_cached_read = is_cached_read
+        self.secret_arguments = secret_arguments
         from portkey_vk._resource import AsyncAPIResource, raw_response_view  # noqa: PLC0415
 
         self.resources = [cls for cls, _ in classes if issubclass(cls, AsyncAPIResource)]
@@ -420,12 +422,35 @@ class Generator:
         else:
             prefix, tail = "result = ", [f"        return {wrapped}"]
         if inspect.iscoroutinefunction(fn):
-            call = self.fit("        ", f"{prefix}_portal.run", [target, *args], "")
+            call = self.run(fn, prefix, target, args)
         else:
             call = self.fit("        ", f"{prefix}{target}", args, "")
         if self.is_cached_read(fn):
             lines += self.peek(fn, target, args, hint)
         return [*lines, *call, *tail]
+
+    def run(self, fn: Callable[..., Any], prefix: str, target: str, args: list[str]) -> list[str]:
+        """The portal call of a coroutine method; a write carrying secrets drops them first.
+
+        Its arguments marked by ``portkey_vk._params.carries_secrets`` (a provider key) are
+        bound into the call, then deleted, so that no frame of the twin holds them while the
+        call runs (error reporters send frame locals).
+        """
+        secrets = self.secret_arguments(fn)
+        if not secrets:
+            return self.fit("        ", f"{prefix}_portal.run", [target, *args], "")
+        return [
+            *self.fit("        ", "call = _portal.bind", [target, *args], ""),
+            f"        del {', '.join(secrets)}  # not frame locals while the call runs",
+            f"        {prefix}_portal.run_bound(call)",
+        ]
+
+    def drop_secrets(self, fn: Callable[..., Any]) -> list[str]:
+        """After a call is bound: delete its arguments that carry secrets, if any."""
+        secrets = self.secret_arguments(fn)
+        if not secrets:
+            return []
+        return [f"        del {', '.join(secrets)}  # not frame locals while the call runs"]
 
     def peek(self, fn: Callable[..., Any], target: str, args: list[str], hint: Any) -> list[str]:
         """A cached read's preamble: a fresh hit is taken on the caller's thread, no loop hop.
@@ -553,9 +578,7 @@ class Generator:
                 "",
                 *head,
                 *self.docstring(f"``{method}()``, returning its :class:`APIResponse`.", " " * 8),
-                *self.fit(
-                    "        ", "response = _portal.run", [f"self._async.{method}", *args], ""
-                ),
+                *self.run(fn, "response = ", f"self._async.{method}", args),
                 f"        return {wrap}",
             ]
         return lines
@@ -651,6 +674,7 @@ class RawGenerator(Generator):
                 *head,
                 *self.docstring(f"``{method}()``, returning its :class:`{response}`.", " " * 8),
                 *self.fit("        ", f"call = self._resource.{method}", args, ""),
+                *self.drop_secrets(fn),
                 f'        return {cast}("{returns}", await call)',
             ]
         return lines

@@ -35,11 +35,12 @@ def frames_holding(exc: BaseException, secret: str) -> list[str]:
     )
 
 
+@pytest.mark.parametrize("raw", [False, True], ids=["parsed", "raw"])
 @pytest.mark.parametrize(
     "case", ["create server error", "update server error", "create refused", "update timeout"]
 )
 def test_no_frame_of_a_failed_write_holds_the_provider_key(
-    make_client: Callable[..., Surface], fake: FakePortkey, case: str
+    make_client: Callable[..., Surface], fake: FakePortkey, case: str, raw: bool
 ) -> None:
     fake.add_virtual_key("vk")
     options: dict[str, Any] = {"max_retries": 0}
@@ -51,12 +52,14 @@ def test_no_frame_of_a_failed_write_holds_the_provider_key(
     if "server error" in case:
         fake.fail_next(500, times=2)
     client = make_client(**options)
+    send = client.call_raw if raw else client.call
     if case.startswith("create"):
-        call = lambda: client.call("create", name="n", provider="openai", key=PROVIDER_KEY)  # noqa: E731
+        args: tuple[Any, ...] = ("create",)
+        kwargs: dict[str, Any] = {"name": "n", "provider": "openai", "key": PROVIDER_KEY}
     else:
-        call = lambda: client.call("update", "vk", key=PROVIDER_KEY)  # noqa: E731
+        args, kwargs = ("update", "vk"), {"key": PROVIDER_KEY}
     with pytest.raises(APIError) as info:
-        call()
+        send(*args, **kwargs)
     assert frames_holding(info.value, PROVIDER_KEY) == []
     # Not vacuous: the walk reached our frames, where a held key would have been seen.
     assert any(

@@ -119,6 +119,7 @@ class AsyncVirtualKeys(AsyncAPIResource):
             timeout=timeout,
         )
 
+    @_params.carries_secrets("key", "secret_mappings", "extra_body")
     async def create(
         self,
         *,
@@ -214,6 +215,7 @@ class AsyncVirtualKeys(AsyncAPIResource):
             invalidates=((_PROVIDERS,),),
         )
 
+    @_params.carries_secrets("key", "secret_mappings", "extra_body")
     async def update(
         self,
         slug: str,
