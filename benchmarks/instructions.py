@@ -89,6 +89,11 @@ def main() -> int:
     parser.add_argument("--few", type=int, default=100)
     parser.add_argument("--many", type=int, default=600)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated clients besides aiohttp, e.g. 'portkey_vk sync'",
+    )
     args = parser.parse_args()
     server = subprocess.Popen(
         [sys.executable, str(HERE / "server.py")],
@@ -100,7 +105,10 @@ def main() -> int:
         assert server.stdout is not None
         port = int(server.stdout.readline())
         results = {}
+        wanted = None if args.only is None else {"aiohttp", *args.only.split(",")}
         for name, code in CLIENTS.items():
+            if wanted is not None and name not in wanted:
+                continue
             few = count(args.python, code, args.few, port)
             many = count(args.python, code, args.many, port)
             results[name] = (many - few) / (args.many - args.few)

@@ -247,7 +247,9 @@ class PageSource(Generic[_T]):
     def parse(self, raw: RawResponse, index: int) -> AsyncPage[_T]:
         """Read page ``index``'s answer into an :class:`AsyncPage`."""
         data, total = self.options.parser(raw)
-        return AsyncPage(data, total, index, self.paging.page_size, self)
+        page = AsyncPage(data, total, index, self.paging.page_size, self)
+        page._size = len(raw.body)
+        return page
 
     async def __call__(self, index: int) -> AsyncPage[_T]:
         return self.parse(await self.send(index), index)
@@ -263,7 +265,7 @@ class AsyncPage(Generic[_T]):
         page_size: the ``page_size`` it was asked with (``None`` for a list answered whole).
     """
 
-    __slots__ = ("_fetch", "data", "page_index", "page_size", "total")
+    __slots__ = ("_fetch", "_size", "data", "page_index", "page_size", "total")
 
     def __init__(
         self,
@@ -273,6 +275,8 @@ class AsyncPage(Generic[_T]):
         page_size: int | None,
         fetch: PageSource[_T],
     ) -> None:
+        # The answer's size in bytes, which tells a walk from this page how far to fetch ahead.
+        self._size = 0
         self.data: list[_T] = list(data)
         self.total = total
         self.page_index = page_index
@@ -562,12 +566,11 @@ async def _walk(
     """
     ahead = _Ahead(source, 1 if first is None else first.page_index + 1)
     if first is None:
-        raw = await source.send(0)
-        ahead.note(len(raw.body))
-        page = source.parse(raw, 0)
+        page = source.parse(await source.send(0), 0)
     else:
         page = first
         del first  # held as ``page`` until its items are handed out, and no longer
+    ahead.note(page._size)
     size = page.page_size
     start = page.page_index
     # Pages this walk may fetch, the first included: the pages ``total`` promises plus one, for
@@ -595,9 +598,8 @@ async def _walk(
             # Not held while the next page arrives and is parsed: a list holds one page at most.
             del page, fresh
             index, task = ahead.take()
-            raw = await ahead.receive(index, task)
-            ahead.note(len(raw.body))
-            page = source.parse(raw, index)
+            page = source.parse(await ahead.receive(index, task), index)
+            ahead.note(page._size)
             fetched += 1
     finally:
         await ahead.close()

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from portkey_vk import APIResponseValidationError, Cache
-from portkey_vk._pagination import PREFETCH
 from portkey_vk._types import MAX_PAGE_SIZE
 from tests.conftest import Surface
 from tests.pager import API_KEY, Pager, honest, key
@@ -165,10 +164,10 @@ def test_fetch_ahead_memory_is_bounded_by_the_size_cap(
     # One page in hand is its bytes, the decoded text and the parsed string: 3.6x a page near the
     # cap (4.1x through the sync hand-off); what is held ahead adds nothing to that.
     assert peak < 4.5 * cap, (peak, peak / cap)
-    # Pages this large are then fetched one at a time, not each twice.
+    # Pages this large are fetched one at a time, not each twice: 30 requests an iteration.
     with urllib.request.urlopen(f"{fat_pages}/asked", timeout=10) as answer:
         asked = json.load(answer)
-    assert asked <= 2 * (30 + PREFETCH), asked
+    assert asked == 2 * 30, asked
 
 
 def test_small_pages_are_still_fetched_ahead_under_a_small_cap(
