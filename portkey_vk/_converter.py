@@ -27,7 +27,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from portkey_vk._errors import APIResponseValidationError
 from portkey_vk._json import MAX_DEPTH, limits_problem, within_limits
-from portkey_vk._models import Model, OpenEnum
+from portkey_vk._models import Model, OpenEnum, alias_of, limits_field
 
 __all__ = ["converter", "parse_datetime", "structure", "unstructure"]
 
@@ -291,6 +291,48 @@ def _make_tuple_hook(tp: object) -> Callable[[object, object], Any]:
     return structure_tuple
 
 
+def _make_limits_hook(tp: object) -> Callable[[object, object], Any]:
+    """The one rule for limits fields: the object form and the array form are both read.
+
+    The document types every limits field as an array and the live API (and the official SDKs'
+    models) send an object in places; see :class:`~portkey_vk._models.Limits`. Checked before
+    the generic ``X | None`` hook, so it applies to every model without naming any.
+    """
+    found = limits_field(tp)
+    assert found is not None  # the predicate that picked this factory said so
+    item_type, many = found
+    item_hook = converter.get_structure_hook(item_type)
+    sequence = tuple[item_type, ...]  # type: ignore[valid-type]
+    sequence_hook = converter.get_structure_hook(sequence)
+
+    if many:
+
+        def structure_limits(value: object, _: object) -> Any:
+            if value is None:
+                return None
+            if type(value) is list:
+                return sequence_hook(value, sequence)
+            if type(value) is dict:
+                return (item_hook(value, item_type),)
+            raise TypeError(f"expected an object or an array, got {_json_type(value)}")
+
+        return structure_limits
+
+    def structure_limit(value: object, _: object) -> Any:
+        if value is None:
+            return None
+        if type(value) is dict:
+            return item_hook(value, item_type)
+        if type(value) is list:
+            if len(value) > 1:
+                raise ValueError(f"expected one object, got an array of {len(value)}")
+            # Through the sequence hook, so an item's error is named `$.usage_limits[0]...`.
+            return sequence_hook(value, sequence)[0] if value else None
+        raise TypeError(f"expected an object or an array, got {_json_type(value)}")
+
+    return structure_limit
+
+
 # cattrs' own scalar handling coerces and its union handling bypasses registered hooks; every
 # model field is `X | None`, so that factory applies the strict scalar hooks above. A predicate,
 # not `register_structure_hook(str)`: that dispatches on the MRO and would catch the str enums.
@@ -300,6 +342,8 @@ converter.register_structure_hook_factory(
 converter.register_structure_hook_func(lambda t: t is Any, _structure_any)
 converter.register_structure_hook_factory(_is_tuple, _make_tuple_hook)
 converter.register_unstructure_hook_func(lambda t: t is datetime, _unstructure_datetime)
+# Registered after the `X | None` factory: cattrs tries the most recent registration first.
+converter.register_structure_hook_factory(lambda t: limits_field(t) is not None, _make_limits_hook)
 
 
 def _make_optional_unstructure_hook(tp: object) -> Callable[[Any], Any]:
@@ -354,6 +398,7 @@ def _compile_model_hooks(
     """Compile the structure/unstructure functions of one model, with unknown-key passthrough."""
     fields = attrs.fields(attrs.resolve_types(cls))
     known = frozenset(f.name for f in fields if f.name != "extra")
+    aliases = [(f.name, alias) for f in fields if (alias := alias_of(f)) is not None]
     base_structure = make_dict_structure_fn(
         cls,
         converter,
@@ -368,6 +413,10 @@ def _compile_model_hooks(
     def structure_model(data: object, _: object) -> Any:
         if type(data) is not dict:
             raise TypeError(f"expected an object, got {_json_type(data)}")
+        for name, alias in aliases:
+            # The documented name wins; the other is read only when it is the one sent.
+            if alias in data and name not in data:
+                data = {(name if k == alias else k): v for k, v in data.items()}
         if data.keys() - known:
             unknown = {k: v for k, v in data.items() if k not in known}
             _check_unknown_keys(unknown, cls)

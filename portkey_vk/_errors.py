@@ -16,7 +16,7 @@
         │   └── InternalServerError        >= 500
         ├── APIConnectionError        (no usable answer: refused, reset, DNS, redirect refused)
         │   └── APITimeoutError
-        └── APIResponseValidationError (a 2xx body that is not JSON or does not fit the model)
+        └── APIResponseValidationError (a 2xx body that is not JSON or does not fit its model)
             └── APIResponseTooLargeError  (a 2xx body over ``max_response_bytes``)
 """
 
@@ -143,9 +143,10 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIResponseValidationError(APIError):
-    """A 2xx response whose body is not JSON, or does not fit the :class:`VirtualKey` model.
+    """A 2xx response whose body is not JSON, or does not fit the model the call returns.
 
-    The message names the offending field path (for example ``$.created_at``).
+    Also raised by ``from_dict`` on any model. The message names the model that failed and the
+    offending field path (``response does not fit the Provider model: ... @ $.created_at``).
 
     Attributes:
         status_code: the HTTP status of the response.

@@ -21,9 +21,9 @@ from typing import Any, Final, TypeVar, Union, get_args, get_origin
 import attrs
 
 from portkey_vk._json import MAX_DEPTH, container_within_limits, within_limits
-from portkey_vk._models import Model, OpenEnum
+from portkey_vk._models import Model, OpenEnum, alias_of, install_codec, limits_field
 
-__all__ = ["FAST", "structure"]
+__all__ = ["FAST", "fast_for", "structure", "unstructure"]
 
 _T = TypeVar("_T")
 
@@ -66,6 +66,17 @@ def structure(data: object, cls: type[_T]) -> _T:
     from portkey_vk._converter import structure as detailed  # noqa: PLC0415 - imports cattrs
 
     return detailed(data, cls)
+
+
+def unstructure(obj: object) -> dict[str, Any]:
+    """Turn a model back into a JSON-ready dict (the converter, and cattrs, load on first use)."""
+    from portkey_vk._converter import unstructure as detailed  # noqa: PLC0415 - imports cattrs
+
+    return detailed(obj)
+
+
+# Model.from_dict/to_dict run through here; _models cannot import this module (it is below it).
+install_codec(structure, unstructure)
 
 
 def _nullable(tp: object) -> object | None:
@@ -130,6 +141,29 @@ def _field_code(var: str, tp: object, ns: dict[str, Any]) -> list[str] | None:
             f"    {var} = {var}_members.get({var}) if type({var}) is str else None",
             f"    if {var} is None: raise _NotFast",
         ]
+    limits = limits_field(tp)
+    if limits is not None:
+        # The converter's one limits rule (_converter._make_limits_hook), inlined: the object
+        # form and the array form; an array of several where one object is held goes the slow
+        # way, which names the field.
+        item_fast = fast_for(limits[0])
+        if item_fast is None:
+            return None
+        ns[f"{var}_fast"] = item_fast
+        if limits[1]:
+            return [
+                f"if {not_none}:",
+                f"    if type({var}) is list: {var} = tuple([{var}_fast(item) for item in {var}])",
+                f"    elif type({var}) is dict: {var} = ({var}_fast({var}),)",
+                "    else: raise _NotFast",
+            ]
+        return [
+            f"if {not_none}:",
+            f"    if type({var}) is dict: {var} = {var}_fast({var})",
+            f"    elif type({var}) is list and len({var}) < 2:",
+            f"        {var} = {var}_fast({var}[0]) if {var} else None",
+            "    else: raise _NotFast",
+        ]
     nested = fast_for(inner) if isinstance(inner, type) else None
     if nested is not None:
         ns[f"{var}_fast"] = nested
@@ -192,10 +226,12 @@ def _compile(cls: type[Any]) -> Callable[[object], Any] | None:
         # One level more: the unknown keys' dict is ours, not part of any value's nesting.
         "_EXTRA_DEPTH": MAX_DEPTH + 1,
         "cls": cls,
+        "_ABSENT": object(),
     }
     lines = ["def fast(o):", "    if type(o) is not dict: raise _NotFast", "    get = o.get"]
     kwargs = []
     known: list[tuple[str, str]] = []  # (field name, local variable)
+    aliased = False
     for index, field in enumerate(attrs.fields(attrs.resolve_types(cls))):
         if field.name == "extra":
             continue
@@ -205,14 +241,29 @@ def _compile(cls: type[Any]) -> Callable[[object], Any] | None:
         code = _field_code(var, field.type, ns)
         if code is None:
             return None
-        lines.append(f"    {var} = get({field.name!r})")
+        alias = alias_of(field)
+        if alias is None:
+            lines.append(f"    {var} = get({field.name!r})")
+        else:
+            # As the converter does: the documented name wins, the other is read when alone.
+            if not aliased:
+                lines.insert(3, "    known_now = known")
+                aliased = True
+            lines += [
+                f"    {var} = get({field.name!r}, _ABSENT)",
+                f"    if {var} is _ABSENT:",
+                f"        {var} = get({alias!r})",
+                f"        if {alias!r} in o: known_now = known_now | {{{alias!r}}}",
+            ]
         lines.extend(f"    {line}" for line in code)
         kwargs.append(f"{field.alias}={var}")
         known.append((field.name, var))
     ns["known"] = frozenset(name for name, _ in known)
     # Unknown keys are kept in `extra`, exactly as the detailed path collects them.
+    seen = "known_now" if aliased else "known"
     lines += [
-        "    extra = {} if o.keys() <= known else {k: x for k, x in o.items() if k not in known}",
+        f"    extra = {{}} if o.keys() <= {seen} else"
+        f" {{k: x for k, x in o.items() if k not in {seen}}}",
         "    if extra and not _container_within(extra, _EXTRA_DEPTH): raise _NotFast",
     ]
     if _plain_slots(cls):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from types import UnionType
+from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 from attrs import Attribute
@@ -22,8 +23,11 @@ __all__ = [
     "GlobalWorkspaceAccess",
     "Integration",
     "IntegrationConfigurations",
+    "IntegrationModel",
     "IntegrationObject",
     "IntegrationStatus",
+    "IntegrationWorkspace",
+    "Limits",
     "Model",
     "OpenEnum",
     "PeriodicReset",
@@ -42,6 +46,9 @@ __all__ = [
     "VirtualKey",
     "VirtualKeyObject",
     "VirtualKeyStatus",
+    "alias_of",
+    "install_codec",
+    "limits_field",
 ]
 
 _E = TypeVar("_E", bound="OpenEnum")
@@ -204,6 +211,25 @@ def _extra_field() -> Any:
     return attrs.field(factory=dict, repr=False, kw_only=True)
 
 
+# What from_dict/to_dict delegate to. Models are the bottom floor of the package: they import
+# neither the converter nor the fast path, which install themselves here instead. Importing any
+# portkey_vk module first runs portkey_vk/__init__, which imports the fast path, so the codec is
+# always in place before a model can be used.
+_codec: Final[dict[str, Callable[..., Any]]] = {}
+
+
+def install_codec(
+    structure: Callable[[object, type[Any]], Any],
+    unstructure: Callable[[object], dict[str, Any]],
+) -> None:
+    """Install the functions behind :meth:`Model.from_dict` and :meth:`Model.to_dict`.
+
+    Called once by ``portkey_vk._fast_structure`` when it is imported.
+    """
+    _codec["structure"] = structure
+    _codec["unstructure"] = unstructure
+
+
 class Model:
     """Base of every model: shared ``from_dict``/``to_dict``; the converter does the work.
 
@@ -221,15 +247,15 @@ class Model:
         The same rules apply as to an answer from the API: no number may be NaN or infinite,
         anywhere (also inside ``model_config``, ``tags`` or keys the model does not know), so a
         model always equals itself and ``to_dict()`` is always valid JSON; and those free-form
-        values may nest at most 128 levels deep.
+        values may nest at most 128 levels deep. Limits (``rate_limits``, ``usage_limits``) are
+        read in the object form and the array form, as the API sends either.
 
         Raises:
             APIResponseValidationError: a known field has the wrong type, or a value breaks the
                 rules above; the message names the field path (``$.model_config['a'][0]``).
         """
-        from portkey_vk._fast_structure import structure  # noqa: PLC0415 - it imports this module
-
-        return structure(data, cls)
+        result: _M = _codec["structure"](data, cls)
+        return result
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict; ``from_dict(x.to_dict()) == x``.
@@ -237,14 +263,61 @@ class Model:
         Dates are ISO 8601 strings, enums their string values, and keys the model did not know
         are returned unchanged.
         """
-        from portkey_vk._converter import unstructure  # noqa: PLC0415 - it imports this module
+        result: dict[str, Any] = _codec["unstructure"](self)
+        return result
 
-        return unstructure(self)
+
+class Limits(Model):
+    """Base of the limits models (:class:`UsageLimits`, :class:`RateLimit`).
+
+    The live API sends a limits field either as one object or as an array of them, whatever the
+    document says; one rule in the converter reads both into what the model holds. A field typed
+    ``tuple[<Limits>, ...] | None`` takes an object as a sequence of one; a field typed
+    ``<Limits> | None`` takes an array of one as that object (an array of several is a
+    validation error naming the field); ``[]`` and ``null`` are "none" (``()`` and ``None``
+    respectively, for a sequence: what ``to_dict`` gives back). Any model field typed so gets
+    the rule: none is listed anywhere.
+    """
+
+    __slots__ = ()
+
+
+def limits_field(tp: object) -> tuple[type[Limits], bool] | None:
+    """``(item model, is a sequence)`` when ``tp`` is a limits field's type, else ``None``.
+
+    A limits field is typed ``L | None`` or ``tuple[L, ...] | None`` with ``L`` a :class:`Limits`.
+    """
+    args = get_args(tp)
+    if get_origin(tp) not in (Union, UnionType) or len(args) != 2 or type(None) not in args:
+        return None
+    inner: object = args[1] if args[0] is type(None) else args[0]
+    many = get_origin(inner) is tuple
+    if many:
+        items = get_args(inner)
+        if len(items) != 2 or items[1] is not Ellipsis:
+            return None
+        inner = items[0]
+    if isinstance(inner, type) and issubclass(inner, Limits):
+        return inner, many
+    return None
+
+
+# attrs metadata key of a field the API also sends under another name (alias_of below).
+_ALIAS: Final = "portkey_vk.alias"
+
+
+def alias_of(field: Attribute[Any]) -> str | None:
+    """The other key the API sends ``field`` under, if it has one.
+
+    The documented key wins when an answer has both; the other then stays in ``extra``.
+    """
+    alias: str | None = field.metadata.get(_ALIAS)
+    return alias
 
 
 @attrs.define(frozen=True, slots=True)
-class UsageLimits(Model):
-    """Credit limits on a virtual key.
+class UsageLimits(Limits):
+    """Credit limits (on a virtual key, a provider, a workspace's access to an integration).
 
     Attributes:
         credit_limit: the limit, in cost units or tokens (see ``type``).
@@ -266,8 +339,10 @@ class UsageLimits(Model):
 
 
 @attrs.define(frozen=True, slots=True)
-class RateLimit(Model):
-    """One rate limit on a virtual key, e.g. 100 ``requests`` per minute (``rpm``).
+class RateLimit(Limits):
+    """One rate limit, e.g. 100 ``requests`` per minute (``rpm``).
+
+    On a virtual key, a provider, or a workspace's access to an integration.
 
     Attributes:
         type: ``requests`` or ``tokens``.
@@ -463,12 +538,17 @@ class Provider(ProviderBase):
         ai_provider_id: the AI provider behind it, e.g. ``openai`` (the live API sends it; the
             spec does not list it).
         last_reset_at: when usage was last reset.
-        extra: keys the SDK does not know (``workspace_id``, ...), kept for ``to_dict``.
+        workspace_id: the workspace it belongs to (the live API sends it; the spec does not
+            list it).
+        last_updated_at: last change (timezone-aware), if the answer says.
+        extra: keys the SDK does not know, kept for ``to_dict``.
     """
 
     status: ProviderStatus | None = None
     object: ProviderObject | None = None
     ai_provider_id: str | None = None
+    workspace_id: str | None = None
+    last_updated_at: datetime | None = None
 
 
 @attrs.define(frozen=True, slots=True)
@@ -609,8 +689,9 @@ class GlobalWorkspaceAccess(Model):
 
     Attributes:
         enabled: whether global workspace access is on.
-        usage_limits: the usage limits each workspace gets (at most one).
-        rate_limits: the rate limits each workspace gets (at most one).
+        usage_limits: the usage limits each workspace gets (at most one; read from an object
+            too).
+        rate_limits: the rate limits each workspace gets (at most one; read from an object too).
         extra: keys the SDK does not know, kept for ``to_dict``.
     """
 
@@ -640,13 +721,17 @@ class Integration(Model):
         object: always ``integration`` today.
         masked_key: the provider API key, masked.
         configurations: provider-specific settings, sensitive ones masked.
-        global_workspace_access_settings: access for every workspace, if configured.
+        global_workspace_access_settings: access for every workspace, if configured; read from
+            ``global_workspace_access`` too (the name the official SDKs read) when the answer
+            has no ``global_workspace_access_settings``.
         allow_all_models: whether new models are enabled by default.
         workspace_count: how many workspaces can use it.
         secret_mappings: fields filled from secret references.
         pricing_adjustments: pricing multipliers applied on top of Portkey's base pricing, as
             the API sends them.
-        extra: keys the SDK does not know, kept for ``to_dict``.
+        workspace_id: the workspace it belongs to, for a workspace-scoped integration.
+        owner_id: the UUID of its owner (the official SDKs read it; the spec does not list it).
+        extra: keys the SDK does not know (``type``, ...), kept for ``to_dict``.
     """
 
     id: str | None = None
@@ -661,9 +746,65 @@ class Integration(Model):
     object: IntegrationObject | None = None
     masked_key: str | None = None
     configurations: IntegrationConfigurations | None = None
-    global_workspace_access_settings: GlobalWorkspaceAccess | None = None
+    global_workspace_access_settings: GlobalWorkspaceAccess | None = attrs.field(
+        default=None, metadata={_ALIAS: "global_workspace_access"}
+    )
     allow_all_models: bool | None = None
     workspace_count: int | None = None
     secret_mappings: tuple[SecretMapping, ...] | None = None
     pricing_adjustments: Mapping[str, Any] | None = None
+    workspace_id: str | None = None
+    owner_id: str | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class IntegrationModel(Model):
+    """One model of an integration, as ``GET /integrations/{slug}/models`` lists it.
+
+    Attributes:
+        slug: the model's slug, e.g. ``gpt-4o``.
+        name: display name.
+        enabled: whether the integration's providers may use it.
+        is_custom: whether it is a custom model.
+        is_finetune: whether it is a fine-tuned model.
+        base_model_slug: the model a fine-tune is based on.
+        pricing_config: its pricing, as the API sends it.
+        created_at: when it was added (timezone-aware).
+        last_updated_at: last change (timezone-aware).
+        extra: keys the SDK does not know, kept for ``to_dict``.
+    """
+
+    slug: str | None = None
+    name: str | None = None
+    enabled: bool | None = None
+    is_custom: bool | None = None
+    is_finetune: bool | None = None
+    base_model_slug: str | None = None
+    pricing_config: Mapping[str, Any] | None = None
+    created_at: datetime | None = None
+    last_updated_at: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class IntegrationWorkspace(Model):
+    """A workspace's access to an integration, as ``GET /integrations/{slug}/workspaces`` has it.
+
+    Attributes:
+        id: the workspace's ID.
+        enabled: whether the workspace may use the integration.
+        usage_limits: the workspace's usage limits (at most one; read from an object too).
+        rate_limits: the workspace's rate limits (at most one; read from an object too).
+        created_at: when access was granted (timezone-aware).
+        last_updated_at: last change (timezone-aware).
+        extra: keys the SDK does not know, kept for ``to_dict``.
+    """
+
+    id: str | None = None
+    enabled: bool | None = None
+    usage_limits: tuple[UsageLimits, ...] | None = None
+    rate_limits: tuple[RateLimit, ...] | None = None
+    created_at: datetime | None = None
+    last_updated_at: datetime | None = None
     extra: Mapping[str, Any] = _extra_field()

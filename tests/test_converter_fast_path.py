@@ -22,6 +22,8 @@ from portkey_vk import (
     GlobalWorkspaceAccess,
     Integration,
     IntegrationConfigurations,
+    IntegrationModel,
+    IntegrationWorkspace,
     Provider,
     RateLimit,
     SecretMapping,
@@ -31,7 +33,7 @@ from portkey_vk import (
 from portkey_vk._converter import _optional_inner, converter
 from portkey_vk._fast_structure import _NotFast, fast_for, structure
 from portkey_vk._json import MAX_DEPTH
-from portkey_vk._models import OpenEnum
+from portkey_vk._models import OpenEnum, alias_of, limits_field
 
 
 def _fast_virtual_key() -> Any:
@@ -47,13 +49,15 @@ MODELS = (
     SecretMapping,
     Provider,
     Integration,
+    IntegrationWorkspace,
+    IntegrationModel,
     IntegrationConfigurations,
     GlobalWorkspaceAccess,
     AzureDeployment,
 )
 # Compared field by field below; Integration's nested models (configurations, deployments,
 # global access) are drawn inside it rather than on their own, which would only repeat str fields.
-COMPARED = MODELS[:6]
+COMPARED = MODELS[:8]
 
 
 def _scalars(finite: bool) -> st.SearchStrategy[Any]:
@@ -104,8 +108,14 @@ def _for_type(tp: Any, junk: bool) -> st.SearchStrategy[Any]:
     any_json = _junk if junk else _json
     if inner is None:
         return any_json
-    if attrs.has(inner):
-        good: st.SearchStrategy[Any] = _model_dict(inner, junk)
+    limits = limits_field(tp)
+    if limits is not None:
+        # Both forms the API sends (issue 21): an object or an array, whatever the model holds.
+        item = _model_dict(limits[0], junk)
+        # Where one object is held, an array of several is an error (only junk draws it).
+        good: st.SearchStrategy[Any] = item | st.lists(item, max_size=3 if junk or limits[1] else 1)
+    elif attrs.has(inner):
+        good = _model_dict(inner, junk)
     elif getattr(inner, "__origin__", None) is tuple:
         good = st.lists(_model_dict(get_args(inner)[0], junk), max_size=3)
     elif isinstance(inner, type) and issubclass(inner, OpenEnum):
@@ -141,15 +151,19 @@ def _model_dict(draw: st.DrawFn, cls: type[Any], junk: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in fields:
         if draw(st.booleans()):
-            out[field.name] = draw(_for_type(field.type, junk))
-    out.update(
-        draw(
-            st.dictionaries(
-                st.sampled_from(["extra", "workspace_id", "\x00extra"]),
-                _junk if junk else _json,
-                max_size=2,
+            # A field the API also sends under another name comes under either, or both.
+            alias = alias_of(field)
+            names = (
+                [field.name]
+                if alias is None
+                else draw(st.sampled_from([[field.name], [alias], [field.name, alias]]))
             )
-        )
+            for name in names:
+                out[name] = draw(_for_type(field.type, junk))
+    unknown = [name for name in ("extra", "workspace_id", "type", "\x00extra") if name not in out]
+    unknown = [name for name in unknown if name not in {f.name for f in fields}]
+    out.update(
+        draw(st.dictionaries(st.sampled_from(unknown), _junk if junk else _json, max_size=2))
     )
     return out
 
@@ -231,7 +245,10 @@ def fast_path_matches(cls: type[Any], junk: bool, data: st.DataObject) -> None:
         assert "@ $" in public[1]
 
 
-@pytest.mark.parametrize("payload", [None, [], "x", 1, {"rate_limits": {}}, {"created_at": 5}])
+@pytest.mark.parametrize(
+    "payload",
+    [None, [], "x", 1, {"rate_limits": "rpm"}, {"usage_limits": [{}, {}]}, {"created_at": 5}],
+)
 def test_fast_path_declines_and_the_error_still_names_the_path(payload: object) -> None:
     with pytest.raises(APIResponseValidationError, match=r"@ \$"):
         structure(payload, VirtualKey)

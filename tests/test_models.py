@@ -221,9 +221,11 @@ def test_dates_become_aware_datetimes(text: str, expected: datetime) -> None:
         ({"reset_usage": "0"}, "$.reset_usage"),
         ({"reset_usage": True}, "$.reset_usage"),
         ({"model_config": []}, "$.model_config"),
-        ({"usage_limits": []}, "$.usage_limits"),
+        # `[]` and `{}` are limits now (tests/test_shapes.py); these still are not.
+        ({"usage_limits": [{}, {}]}, "$.usage_limits"),
+        ({"usage_limits": "cost"}, "$.usage_limits"),
         ({"usage_limits": {"periodic_reset_days": 1.5}}, "$.usage_limits.periodic_reset_days"),
-        ({"rate_limits": {}}, "$.rate_limits"),
+        ({"rate_limits": 100}, "$.rate_limits"),
         ({"rate_limits": [None]}, "$.rate_limits[0]"),
         (
             {"secret_mappings": [{"secret_reference_id": 7}]},

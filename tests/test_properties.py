@@ -155,6 +155,21 @@ def hostile_bodies(draw: st.DrawFn) -> dict[str, Any]:
     return body
 
 
+def _other_form(body: dict[str, Any]) -> dict[str, Any]:
+    """The same body with each limits field in the form the document does not use (issue 21).
+
+    ``usage_limits`` (one object) as an array of one, ``rate_limits`` (an array) of one as the
+    object: what the live API and the official SDKs' models use in places.
+    """
+    out = dict(body)
+    if isinstance(out.get("usage_limits"), dict):
+        out["usage_limits"] = [out["usage_limits"]]
+    rate_limits = out.get("rate_limits")
+    if isinstance(rate_limits, list) and len(rate_limits) == 1:
+        out["rate_limits"] = rate_limits[0]
+    return out
+
+
 def _check_round_trip(body: dict[str, Any]) -> None:
     vk = VirtualKey.from_dict(body)
     again = VirtualKey.from_dict(vk.to_dict())
@@ -185,6 +200,14 @@ def test_schema_bodies_parse_and_round_trip(body: dict[str, Any]) -> None:
 @given(hostile_bodies())
 def test_bodies_with_extras_nulls_and_unknown_enums_round_trip(body: dict[str, Any]) -> None:
     _check_round_trip(body)
+
+
+@_BODIES
+@given(hostile_bodies())
+def test_limits_in_the_other_form_read_the_same(body: dict[str, Any]) -> None:
+    other = _other_form(body)
+    assert VirtualKey.from_dict(other) == VirtualKey.from_dict(body)
+    _check_round_trip(other)
 
 
 @pytest.mark.long

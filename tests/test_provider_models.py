@@ -102,7 +102,9 @@ def test_provider_reads_the_spec_shape_and_keeps_unknown_fields() -> None:
     assert provider.rate_limits == (RateLimit(type="requests", unit="rpm", value=100),)
     assert provider.created_at == datetime(2025, 8, 27, 10, tzinfo=timezone.utc)
     assert provider.ai_provider_id == "openai"
-    assert provider.extra == {"workspace_id": "ws-1"}
+    # Typed since issue 21 (the official SDKs read it); it was kept in `extra` before.
+    assert provider.workspace_id == "ws-1"
+    assert provider.extra == {}
     assert Provider.from_dict(provider.to_dict()) == provider
     assert provider.to_dict()["workspace_id"] == "ws-1"
 
