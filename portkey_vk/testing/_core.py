@@ -191,13 +191,29 @@ class FakeCore:
         api_key: the one API key it accepts.
         base_path: the API root's path; ``/portkey/v1`` imitates a self-hosted control plane
             behind a path prefix.
+        limits_form: how answers spell limits. ``"document"`` (the default): as Portkey's
+            OpenAPI document does, ``rate_limits`` an array and ``usage_limits`` an object
+            (arrays of at most one on integration workspaces), and an integration's
+            ``global_workspace_access_settings``. ``"object"``: as Portkey's own SDKs read them
+            (and the live API very probably sends in places), every limits field a single
+            object (or ``null``), and ``global_workspace_access``. Requests are accepted in
+            either form whatever this says.
     """
 
     ROUTES: ClassVar[Routes | None] = None
 
-    def __init__(self, *, api_key: str = DEFAULT_FAKE_API_KEY, base_path: str = "/v1") -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = DEFAULT_FAKE_API_KEY,
+        base_path: str = "/v1",
+        limits_form: str = "document",
+    ) -> None:
         if not base_path.startswith("/"):
             raise ValueError("base_path must start with '/'")
+        if limits_form not in LIMITS_FORMS:
+            raise ValueError(f"limits_form must be one of {', '.join(LIMITS_FORMS)}")
+        self.limits_form = limits_form
         self.api_key = api_key
         self._base_path = base_path.rstrip("/")
         self._organisation_id = str(uuid.uuid4())
@@ -435,7 +451,10 @@ class FakeCore:
             with self._lock:
                 # Serialised under the lock: the answer is a snapshot, not a view a later
                 # call may change while it is being written.
-                text = json.dumps(handler(call))
+                answer = handler(call)
+                if self.limits_form == "object":
+                    answer = limits_as_objects(answer)
+                text = json.dumps(answer)
         except Refusal as refusal:
             return error_response(refusal.status, refusal.message)
         return web.Response(
@@ -569,6 +588,29 @@ class FakeCore:
 
 
 # -- the server's helpers ----------------------------------------------------------------------
+
+LIMITS_FORMS: Final = ("document", "object")
+_LIMITS_FIELDS: Final = frozenset({"rate_limits", "usage_limits"})
+
+
+def limits_as_objects(value: Any) -> Any:
+    """An answer with every limits field as one object (``null`` for none), the other form.
+
+    ``global_workspace_access_settings`` becomes ``global_workspace_access``, the name Portkey's
+    own SDKs read.
+    """
+    if isinstance(value, list):
+        return [limits_as_objects(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in _LIMITS_FIELDS and isinstance(item, list):
+            item = item[0] if item else None  # noqa: PLW2901 - the same field, respelt
+        if key == "global_workspace_access_settings":
+            key = "global_workspace_access"  # noqa: PLW2901
+        out[key] = limits_as_objects(item)
+    return out
 
 
 @web.middleware

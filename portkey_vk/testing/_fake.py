@@ -27,4 +27,8 @@ class FakePortkey(VirtualKeys, Providers, Integrations):
         api_key: the one API key it accepts.
         base_path: the API root's path; ``/portkey/v1`` imitates a self-hosted control plane
             behind a path prefix.
+        limits_form: ``"document"`` (the default) serves limits as Portkey's OpenAPI document
+            spells them (``rate_limits`` an array); ``"object"`` serves every limits field as a
+            single object and ``global_workspace_access``, as Portkey's own SDKs read them, so
+            code can be tested against both forms (``docs/testing.md``).
     """
