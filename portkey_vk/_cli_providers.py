@@ -63,6 +63,7 @@ def register(commands: Any, epilog: str) -> None:
         description="Manage Portkey providers, which replace virtual keys.",
         epilog=epilog,
         formatter_class=formatter,
+        allow_abbrev=False,
     )
     actions = providers.add_subparsers(dest="providers_command", required=True, metavar="ACTION")
 
@@ -137,6 +138,7 @@ def _command(
         description=description or summary[0].upper() + summary[1:] + ".",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument(
         "--api-key",

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, TextIO
 
 from portkey_vk._client import AsyncPortkey
@@ -111,7 +111,7 @@ class _NoKeyError(Exception):
 
 def _connection_options() -> argparse.ArgumentParser:
     """The options every command that talks to the control plane shares."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     common.add_argument(
         "--api-key",
         metavar="KEY",
@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Manage Portkey virtual keys: retrieve, list, create, update, delete.",
         epilog=f"{_EXAMPLES}\nexit codes:\n{codes}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -153,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
             description=description,
             epilog=f"examples:\n{examples}\nexit codes:\n{codes}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            allow_abbrev=False,
         )
 
     retrieve = command(
@@ -237,11 +239,65 @@ def _parser() -> argparse.ArgumentParser:
         help="offline demo against the bundled fake control plane",
         description="Start the bundled FakePortkey on 127.0.0.1, store a sample key, and read "
         "it with both AsyncPortkey and Portkey. Needs no network and no API key.",
+        allow_abbrev=False,
     )
     from portkey_vk import _cli_providers  # noqa: PLC0415 - it imports this module
 
     _cli_providers.register(commands, f"exit codes:\n{codes}")
     return parser
+
+
+# An option whose name has one of these words is taken for a secret: refused before argparse
+# sees it, whose messages would echo the value that follows it.
+_SECRET_WORDS: Final = frozenset(
+    {"key", "keys", "apikey", "secret", "secrets", "password", "passwd", "token", "tokens"}
+)
+
+
+def _looks_secret(option: str) -> bool:
+    name = option.split("=", 1)[0].lstrip("-").lower().replace("_", "-")
+    return any(word in _SECRET_WORDS for word in name.split("-"))
+
+
+def _refuse_secret_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Exit with the usage code if ``argv`` holds a secret-looking option no command defines.
+
+    Walks ``argv`` down the subcommands as argparse will, so a defined option (``--api-key``,
+    ``--key-stdin``) passes where its command has it; any other ``--key``, ``--token=...``
+    anywhere is refused naming only the option, never its value or what follows it.
+    """
+    current = parser
+    for arg in argv:
+        if arg.startswith("-") and len(arg) > 1:
+            name = arg.split("=", 1)[0]
+            if name in current._option_string_actions or not _looks_secret(arg):
+                continue
+            current.error(
+                f"{name}: secrets are never taken as arguments (process lists and shell history "
+                f"show them): set {API_KEY_ENV}; a provider key is piped in with --key-stdin"
+            )
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction) and arg in action.choices:
+                current = action.choices[arg]
+                break
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _refuse_secret_options(parser, argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse would list them all; a stray value may be a secret typed in the wrong place.
+        options = [arg.split("=", 1)[0] for arg in extra if arg.startswith("-")]
+        hidden = len(extra) - len(options)
+        shown = " ".join(options)
+        if hidden:
+            other = " and {} other argument" if options else "{} argument"
+            shown += other.format(hidden) + "s" * (hidden > 1)
+            shown += " (not shown, in case it is a secret)"
+        parser.error(f"unrecognized arguments: {shown}")
+    return args
 
 
 def _escape(ch: str) -> str:
@@ -289,6 +345,21 @@ def _for_spreadsheet(text: str) -> str:
     that would start a formula get one (every column of the CSV is text: no number loses a sign).
     """
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _csv_cell(out: TextIO) -> Callable[[str], str]:
+    """How a CSV cell is written to ``out``: the server's text, as the csv module quotes it.
+
+    Only the formula guard changes it, and only what ``out``'s encoding cannot write (a lone
+    surrogate) is escaped. On a terminal, where no program reads it back, it is escaped as the
+    human table is, as ``ls`` escapes names only on a terminal.
+    """
+    if _is_terminal(out):
+        return lambda text: _for_spreadsheet(_for_terminal(text, out))
+    encoding = getattr(out, "encoding", None)
+    if not encoding:
+        return _for_spreadsheet
+    return lambda text: _for_spreadsheet(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def _is_terminal(stream: TextIO) -> bool:
@@ -384,6 +455,7 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
         progress = _Progress(err, page.total) if _is_terminal(err) else None
         rows: list[dict[str, Any]] = []
         writer = csv.writer(out) if args.csv else None
+        to_csv = _csv_cell(out)
         if writer is not None:
             writer.writerow([field for _, field in _LIST_COLUMNS])
         try:
@@ -392,10 +464,7 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
                 if args.jsonl:
                     out.write(json.dumps(data, default=str) + "\n")
                 elif writer is not None:
-                    # Escaped for both of its readers: a terminal and a spreadsheet.
-                    writer.writerow(
-                        [_for_spreadsheet(_safe(_cell(data.get(f)))) for _, f in _LIST_COLUMNS]
-                    )
+                    writer.writerow([to_csv(_cell(data.get(f))) for _, f in _LIST_COLUMNS])
                 else:
                     rows.append(data)
                 if progress is not None:
@@ -595,24 +664,19 @@ def main(
     """
     out = sys.stdout if out is None else out
     stdin = sys.stdin if stdin is None else stdin
-    args = _parser().parse_args(argv)  # exits with EXIT_USAGE on bad arguments
+    args = _parse(argv)  # exits with EXIT_USAGE on bad arguments
     secrets = [getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV, "")]
     if args.command == "create":
         secrets.append(os.environ.get(PROVIDER_KEY_ENV, ""))
     try:
-        if args.command == "demo":
-            return _demo(out)
-        if hasattr(args, "run"):  # providers, migration-check: portkey_vk/_cli_providers.py
-            return int(args.run(args, out))
-        if args.command == "list":
-            return _list(args, out)
-        if args.command == "create":
-            return _create(args, out, stdin, secrets)
-        if args.command == "update":
-            return _update(args, out, stdin, secrets)
-        if args.command == "delete":
-            return _delete(args, out, stdin)
-        return _retrieve(args, out)
+        code = _run(args, out, stdin, secrets)
+        out.flush()  # a closed pipe is found here, not in the interpreter's flush at exit
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`portkey-vk list | head -1`): what it asked for, so a
+        # quiet success, as a `set -o pipefail` script expects of a listing cut short.
+        _discard_output(out)
+        return EXIT_OK
     except _UsageError as exc:
         _error(f"error: {exc}", secrets)
         return EXIT_USAGE
@@ -629,6 +693,39 @@ def main(
     except KeyboardInterrupt:
         _error("interrupted", secrets)
         return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace, out: TextIO, stdin: TextIO, secrets: list[str]) -> int:
+    if args.command == "demo":
+        return _demo(out)
+    if hasattr(args, "run"):  # providers, migration-check: portkey_vk/_cli_providers.py
+        return int(args.run(args, out))
+    if args.command == "list":
+        return _list(args, out)
+    if args.command == "create":
+        return _create(args, out, stdin, secrets)
+    if args.command == "update":
+        return _update(args, out, stdin, secrets)
+    if args.command == "delete":
+        return _delete(args, out, stdin)
+    return _retrieve(args, out)
+
+
+def _discard_output(out: TextIO) -> None:
+    """Point ``out``'s descriptor at /dev/null, so that what is still buffered is dropped.
+
+    Python flushes stdout once more at exit; to a closed pipe that prints "Exception ignored
+    ... BrokenPipeError" and exits 120 (the recipe of the docs' note on SIGPIPE).
+    """
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _error(message: str, secrets: Sequence[str]) -> None:
