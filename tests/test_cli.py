@@ -354,8 +354,8 @@ def test_list_shows_progress_only_on_a_terminal(
         env.add_virtual_key(f"k{index}")
     code, _, err = run_with(["list", "--page-size", "2"], capsys)
     assert (code, err) == (0, ""), "stderr is not a terminal here: no progress"
-    monkeypatch.setattr(cli, "_is_terminal", lambda stream: stream is sys.stderr)
-    monkeypatch.setattr(cli, "_PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(cli._common, "is_terminal", lambda stream: stream is sys.stderr)
+    monkeypatch.setattr(cli._common, "_PROGRESS_INTERVAL", 0.0)
     code, out, err = run_with(["list", "--page-size", "2", "--csv"], capsys)
     assert code == 0
     assert "\rloading virtual keys: 6/6" in err

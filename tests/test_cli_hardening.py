@@ -182,7 +182,7 @@ def test_csv_to_a_terminal_is_escaped_as_the_table_is(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = io.StringIO()
-    monkeypatch.setattr(cli, "_is_terminal", lambda stream: stream is out)
+    monkeypatch.setattr(cli._common, "is_terminal", lambda stream: stream is out)
     with FakePortkey(api_key=SECRET) as server:
         server.add_virtual_key("evil", name="=\x1b]0;t\x07", note="two\nlines")
         code = main(["list", "--csv", "--api-key", SECRET, "--base-url", server.base_url], out=out)
