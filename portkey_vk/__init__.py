@@ -20,6 +20,7 @@ from portkey_vk._config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    InsecureTransportWarning,
 )
 from portkey_vk._errors import (
     APIConnectionError,
@@ -100,6 +101,7 @@ __all__ = [
     "CacheStats",
     "ConflictError",
     "GlobalWorkspaceAccess",
+    "InsecureTransportWarning",
     "Integration",
     "IntegrationConfigurations",
     "IntegrationModel",

@@ -13,6 +13,8 @@ import os
 import platform
 import re
 import ssl as _ssl
+import sys
+import warnings
 from collections.abc import Mapping
 from typing import Final
 from urllib.parse import quote
@@ -34,6 +36,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "REDACTED",
     "ClientConfig",
+    "InsecureTransportWarning",
     "encode_path_segment",
     "redact",
     "validate_timeout",
@@ -209,6 +212,59 @@ def _resolve_api_key(api_key: str | None) -> str:
     return api_key
 
 
+class InsecureTransportWarning(UserWarning):
+    """The API key is about to be sent in cleartext: ``http://`` to a host that is not loopback.
+
+    Issued once per client, when it is built (``with_options`` copies share the first one's
+    warning). Plain http is allowed, as an in-cluster control plane may use it; silence the
+    warning where the network is trusted, or make it an error where it never is::
+
+        warnings.filterwarnings("ignore", category=portkey_vk.InsecureTransportWarning)
+        warnings.filterwarnings("error", category=portkey_vk.InsecureTransportWarning)
+    """
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 (Python 3.13 says so by itself)
+    return address.is_loopback
+
+
+def _user_stacklevel() -> int:
+    """``warnings.warn``'s stacklevel for the innermost frame outside portkey_vk, for its caller.
+
+    The same warning is reached through ``AsyncPortkey`` or the sync ``Portkey`` at different
+    depths; either way it names the user's line (``skip_file_prefixes`` needs Python 3.12).
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name == "portkey_vk" or name.startswith("portkey_vk.")):
+            break
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _warn_if_cleartext(url: URL) -> None:
+    if url.scheme == "http" and not _is_loopback(url.raw_host or ""):
+        warnings.warn(
+            f"base_url {url.scheme}://{url.host} is plain http to a host that is not loopback: "
+            "the Portkey API key is sent in cleartext with every request. Use https://, or "
+            "filter InsecureTransportWarning where the network is trusted.",
+            InsecureTransportWarning,
+            stacklevel=_user_stacklevel(),
+        )
+
+
 def _resolve_base_url(base_url: str | None) -> URL:
     raw = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     if not isinstance(raw, str):
@@ -342,7 +398,7 @@ class ClientConfig:
             raise TypeError(f"ssl must be an ssl.SSLContext, False or None, got {ssl!r}")
         if ssl is None:
             ssl = True
-        return cls(
+        config = cls(
             api_key=_resolve_api_key(api_key),
             base_url=_resolve_base_url(base_url),
             timeout=validate_timeout(timeout),
@@ -352,6 +408,9 @@ class ClientConfig:
             max_response_bytes=_validate_max_response_bytes(max_response_bytes),
             workspace_id=validate_workspace_id(workspace_id),
         )
+        # Once the whole config is valid; replace() (with_options) does not warn again.
+        _warn_if_cleartext(config.base_url)
+        return config
 
     def replace(
         self,

@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from portkey_vk._cli_providers import printable
 from portkey_vk.cli import main
+from portkey_vk.cli._common import printable
 from portkey_vk.testing import FakePortkey
 
 SECRET = "pk-cli-providers-secret"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ssl
+import sys
+import warnings
 from decimal import Decimal
 from fractions import Fraction
 
@@ -11,7 +14,13 @@ import pytest
 from yarl import URL
 
 import portkey_vk
-from portkey_vk import DEFAULT_BASE_URL, AsyncPortkey, PortkeyError
+from portkey_vk import (
+    DEFAULT_BASE_URL,
+    AsyncPortkey,
+    InsecureTransportWarning,
+    Portkey,
+    PortkeyError,
+)
 from portkey_vk._config import encode_path_segment, redact
 from portkey_vk._transport import _proxy_for
 from portkey_vk.testing import FakePortkey
@@ -439,4 +448,75 @@ def test_a_base_url_no_request_could_reach_is_refused_at_construction(
     ],
 )
 def test_unusual_but_valid_hosts_are_accepted(url: str, expected: str) -> None:
-    assert AsyncPortkey(api_key="k", base_url=url).base_url == expected
+    loopback = URL(url).host in ("localhost.", "::1")
+    with contextlib.nullcontext() if loopback else pytest.warns(InsecureTransportWarning):
+        assert AsyncPortkey(api_key="k", base_url=url).base_url == expected
+
+
+# -- plain http to a host that is not loopback (issue 19 item 12) ------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.portkey.ai/v1",
+        "http://10.0.0.7:8787/v1",
+        "http://portkey.internal.svc.cluster.local/v1",
+        "http://[2001:db8::1]/v1",
+        "http://localhost.example/v1",
+        "http://128.0.0.1/v1",
+    ],
+)
+@pytest.mark.parametrize("surface", ["async", "sync"])
+def test_http_to_a_remote_host_warns_once_at_the_users_line(url: str, surface: str) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if surface == "async":
+            client: AsyncPortkey | Portkey = AsyncPortkey(api_key="pk-warn-secret", base_url=url)
+            line = sys._getframe().f_lineno - 1
+        else:
+            client = Portkey(api_key="pk-warn-secret", base_url=url)
+            line = sys._getframe().f_lineno - 1
+        client.with_options(timeout=5).with_options(max_retries=0)
+        if isinstance(client, Portkey):
+            client.close()
+    assert [w.category for w in caught] == [InsecureTransportWarning]
+    (warning,) = caught
+    assert issubclass(warning.category, UserWarning)
+    assert (warning.filename, warning.lineno) == (__file__, line)
+    assert "cleartext" in str(warning.message)
+    assert "pk-warn-secret" not in str(warning.message)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.portkey.ai/v1",
+        "https://10.0.0.7/v1",
+        "http://127.0.0.1:8787/v1",
+        "http://127.255.0.9/v1",
+        "http://localhost:8787/v1",
+        "http://LOCALHOST./v1",
+        "http://[::1]:8787/v1",
+        "http://[::ffff:127.0.0.1]:8787/v1",
+    ],
+)
+def test_https_and_loopback_are_silent(url: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AsyncPortkey(api_key="k", base_url=url)
+        Portkey(api_key="k", base_url=url).close()
+
+
+def test_http_from_the_environment_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTKEY_BASE_URL", "http://api.portkey.ai/v1")
+    with pytest.warns(InsecureTransportWarning, match="http://api.portkey.ai"):
+        AsyncPortkey(api_key="k")
+
+
+def test_the_warning_can_be_made_an_error() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InsecureTransportWarning)
+        with pytest.raises(InsecureTransportWarning):
+            AsyncPortkey(api_key="k", base_url="http://api.portkey.ai/v1")
+    assert "InsecureTransportWarning" in portkey_vk.__all__
