@@ -21,6 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from portkey_vk._json import decode
+from portkey_vk._scrub import Scrubber
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -96,7 +99,8 @@ def _per_call_us(call: Callable[[], object], budget: float) -> float:
 
 def _load(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location("old_scrub", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -104,9 +108,6 @@ def _load(path: Path) -> Any:
 
 def measure_scrub(budget: float = 0.2, old: Path | None = None) -> list[dict[str, Any]]:
     """One row per body: decode, scrub (and the old scrub) in microseconds per answer."""
-    from portkey_vk._json import decode
-    from portkey_vk._scrub import Scrubber
-
     scrubber = Scrubber([API_KEY, PROVIDER_KEY])
     old_scrubber = _load(old).Scrubber([API_KEY, PROVIDER_KEY]) if old else None
     rows = []

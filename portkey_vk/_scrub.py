@@ -157,9 +157,9 @@ class Scrubber:
         "_before",
         "_bytes",
         "_first",
+        "_left",
         "_pieces",
         "_secrets",
-        "_left",
         "_segment",
         "_unsafe",
     )

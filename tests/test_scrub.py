@@ -169,7 +169,7 @@ def test_found_in_agrees_with_every_view(text: str) -> None:
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.text(st.sampled_from("pk-liveZq7%\\&#;ux0259ACF\x00\" é"), max_size=60))
+@given(st.text(st.sampled_from('pk-liveZq7%\\&#;ux0259ACF\x00" é'), max_size=60))
 def test_found_in_agrees_on_any_text_of_the_escape_alphabet(text: str) -> None:
     # A short secret over the same letters: the search must decide exactly as every view does.
     scrubber = Scrubber(["pk-liv"])
