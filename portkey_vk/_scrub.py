@@ -276,7 +276,9 @@ class Scrubber:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        if not _encoded(text) or not self._secrets:
+        # found_in() first: it looks at the runs around escapes only, so a long error message
+        # with a `\n` in it is not decoded whole in every composition when it holds no secret.
+        if not _encoded(text) or not self._secrets or not self.found_in(text):
             return text
         views = _views(text)
         next(views)  # the text itself, already clean
