@@ -6,6 +6,11 @@
 It also times listing 5,000 keys (page_size=100) from a server that adds 50 ms to every answer,
 async and sync, against one page at a time (issue 10's target: <= 1.0 s; ``--skip-listing``).
 
+And it times, per answer, the secret scrub against the JSON decode of the same body, for plain
+bodies and real-looking ones (non-ASCII names, notes with newlines, ``&`` and ``%``), one key
+and a 100-key page (``benchmarks/scrub.py``; ``--skip-scrub``, ``--old-scrub PATH`` to time
+another ``_scrub.py`` beside this one).
+
 Every client reads the same virtual key from the same local server (``benchmarks/server.py``, a
 separate process that answers from a pre-rendered response and reports its own CPU). The clients
 are interleaved in rounds, in a rotating order, so that noise from a shared machine falls on all
@@ -840,6 +845,11 @@ def render(results: dict[str, Any]) -> str:
                 f"| {labels.get(name, name)} | {row['seconds_median']:.3f} | "
                 f"{row['seconds_min']:.3f}-{row['seconds_max']:.3f} |"
             )
+    if results.get("scrub"):
+        from scrub import render_scrub
+
+        lines += ["", "Secret scrub vs JSON decode, per answer (fastest of 7 batches):", ""]
+        lines += render_scrub(results["scrub"])
     lines += ["", "| target (issues 6, 10, 12) | goal | this run | met |", "|---|---|---:|---|"]
     for target in results["targets"]:
         value = "n/a" if target["value"] is None else f"{target['value']:.2f}"
@@ -916,6 +926,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-listing", action="store_true", help="no listing benchmark (issue 10's target)"
     )
+    parser.add_argument(
+        "--skip-scrub", action="store_true", help="no scrub vs decode table (issue 16)"
+    )
+    parser.add_argument(
+        "--old-scrub",
+        type=Path,
+        default=None,
+        help="another _scrub.py to time beside this one, e.g. from `git show main:...`",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     n = args.requests or (400 if args.quick else 2000)
@@ -968,6 +987,11 @@ def main(argv: list[str] | None = None) -> int:
         list_rounds = args.list_rounds or (2 if args.quick else 5)
         print(f"listing: {LIST_KEYS:,} keys x {list_rounds} rounds", flush=True)
         results["listing"] = measure_listing(list_rounds)
+    if not args.skip_scrub:
+        print("scrub vs decode, per answer", flush=True)
+        from scrub import measure_scrub
+
+        results["scrub"] = measure_scrub(0.05 if args.quick else 0.3, args.old_scrub)
     meta["loadavg_end"] = _loadavg()
     results["targets"] = check_targets(results)
     table = render(results)

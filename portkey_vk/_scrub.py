@@ -8,6 +8,11 @@ back into the key, so a text counts as holding a secret when any of its decoded 
 
 The common case costs two substring scans: a text with no ``%``, ``\\`` or ``&`` has no other
 view, so only the plain search runs on the hot path.
+
+A text that has them (a ``\\n`` in a note, an ``&`` in a name: common in real answers) is first
+cut down to its *candidate segments*, so that the views are computed on a few short strings
+rather than on the whole body (see :meth:`Scrubber._candidates`, which says why that loses no
+case).
 """
 
 from __future__ import annotations
@@ -48,6 +53,15 @@ _SEPARATORS: Final = frozenset(b" \t\r\n\"'<>{}[](),:")
 # How a JSON text in UTF-16 or UTF-32 begins (a BOM, or NULs around the first ASCII character):
 # json.loads() of bytes decodes those, so the key must be looked for in them too.
 _WIDE_BOMS: Final = (b"\xff\xfe", b"\xfe\xff")
+# Every character a decoding may consume (and so turn into something else, or drop): the
+# characters that start an encoded form, NUL, and what follows them in one (hex digits, ``u``,
+# ``#``, ``x``, ``;``, entity names, all ASCII letters and digits: checked by tests/test_scrub.py
+# against html.entities.html5). Any other character is written out as itself by every decoding
+# (``\\"`` gives ``"``), so it survives into every view.
+_DECODABLE: Final = frozenset(
+    "%\\&#;\x00abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+)
+_STARTS: Final = "%\\&\x00"
 
 
 def redact(text: str, secret: str) -> str:
@@ -138,7 +152,17 @@ class Scrubber:
     call with text that holds no secret at all, which is what nearly every call sees.
     """
 
-    __slots__ = ("_bytes", "_first", "_pieces", "_secrets", "_unsafe")
+    __slots__ = (
+        "_barrier",
+        "_before",
+        "_bytes",
+        "_first",
+        "_left",
+        "_pieces",
+        "_secrets",
+        "_segment",
+        "_unsafe",
+    )
 
     def __init__(self, secrets: Iterable[str]) -> None:
         unique = {s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET_LENGTH}
@@ -153,6 +177,27 @@ class Scrubber:
         # Built on first use: only third-party error messages and cut bodies need them.
         self._pieces: re.Pattern[str] | None = None
         self._unsafe: frozenset[int] | None = None
+        # What may take part in producing a secret: see _candidates().
+        alphabet = _DECODABLE.union(*self._secrets)
+        longest = len(self._secrets[0]) if self._secrets else 0
+        shortest = min((len(s) for s in self._secrets), default=1)
+        self._barrier = next(chr(c) for c in range(1, 0x110000) if chr(c) not in alphabet)
+        inside = "".join(re.escape(c) for c in sorted(alphabet))
+        starts = "".join(re.escape(c) for c in _STARTS)
+        literal = "".join(re.escape(c) for c in sorted(alphabet.difference(_STARTS)))
+        # From a character that starts an encoded form to the end of its run, when the run is
+        # at least as long as the shortest secret (the lookbehind: its last characters are all
+        # in the run). A charset first, so the regex engine skips the other positions in its
+        # own loop, and only the few runs that could hold a secret reach Python. The lookahead
+        # and backreference make the run atomic (3.10 has no `*+`): a short run fails at once
+        # instead of backtracking through every shorter end.
+        self._segment: re.Pattern[str] = re.compile(
+            f"[{starts}](?=([{inside}]*))\\1(?<=[{inside}]{{{shortest}}})"
+        )
+        # The plain characters just before such a start, as many as a secret could begin
+        # among (one fewer than the longest secret's length).
+        self._before = max(longest - 1, 0)
+        self._left: re.Pattern[str] = re.compile(f"[{literal}]*\\Z")
 
     def with_secrets(self, secrets: Iterable[str]) -> Scrubber:
         """Return a scrubber for these secrets as well as this one's."""
@@ -168,7 +213,57 @@ class Scrubber:
 
     def found_in(self, text: str) -> bool:
         """Whether ``text``, or any decoded view of it, holds a secret."""
-        return any(secret in view for view in _views(text) for secret in self._secrets)
+        secrets = self._secrets
+        for secret in secrets:
+            if secret in text:
+                return True
+        if not secrets or not _encoded(text):
+            return False
+        reduced = self._candidates(text)
+        return reduced is not None and any(
+            secret in view for view in _views(reduced) for secret in secrets
+        )
+
+    def _candidates(self, text: str) -> str | None:
+        r"""The parts of ``text`` a secret could be decoded from, joined; None when none is.
+
+        Call a character a *barrier* when it is in no secret and no decoding consumes it (not
+        ``%``, ``\``, ``&``, ``#``, ``;``, NUL, an ASCII letter or digit): ``"``, ``,``, ``:``,
+        a space, a newline, any non-ASCII letter in a JSON body. Every decoding (percent, JSON
+        escapes, HTML entities, NUL stripping) writes a barrier out as itself, and no encoded
+        form reaches across one (``\"`` ends at it; an entity name is letters and digits). So
+        every view of ``text`` is, segment by segment, the views of the runs between barriers,
+        with the barriers kept, and a secret (which holds no barrier) lies within one run's
+        view. Which barrier it is changes nothing, so runs are joined with one chosen barrier.
+
+        A run can be dropped when no decoding changes it (it holds no ``%``, ``\``, ``&`` or
+        NUL: it is then its only view, and the plain search covers it), or when it is shorter
+        than the shortest secret (no decoding lengthens a text). Of the plain characters that
+        begin a run, before its first ``%``, ``\``, ``&`` or NUL, no decoding ever consumes
+        one (an encoded form reaches only rightwards from where it starts), so only the last
+        ones a secret could begin among are kept. What is left is a few short runs around the
+        escapes of a body, and searching their views finds a secret exactly when searching the
+        views of the whole text would.
+        """
+        left = self._left.search
+        size = len(text)
+        back = self._before
+        # Distinct runs only (a page repeats its tags and names), the one that ends the text
+        # apart: a trailing `\\` escapes the barrier after a run, but not the end of the text.
+        runs: dict[str, None] = {}
+        last = ""
+        for match in self._segment.finditer(text):
+            start, end = match.span()
+            found = left(text, max(start - back, 0), start)
+            run = text[found.start() if found else start : end]
+            if end == size:
+                last = run
+            else:
+                runs[run] = None
+        if not runs and not last:
+            return None
+        barrier = self._barrier
+        return "".join(run + barrier for run in runs) + last
 
     # -- text ----------------------------------------------------------------------------------
 
@@ -181,7 +276,9 @@ class Scrubber:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        if not _encoded(text) or not self._secrets:
+        # found_in() first: it looks at the runs around escapes only, so a long error message
+        # with a `\n` in it is not decoded whole in every composition when it holds no secret.
+        if not _encoded(text) or not self._secrets or not self.found_in(text):
             return text
         views = _views(text)
         next(views)  # the text itself, already clean
@@ -251,6 +348,8 @@ class Scrubber:
         ) or not self._secrets:
             return body
         text = _wide_json(body) or body.decode("utf-8", errors="replace")
+        # found_in() searches only the runs around escapes: the cost of an answer whose names
+        # and notes hold a `\n` or an `&` stays near that of a plain one.
         if not self.found_in(text):
             return body
         try:
