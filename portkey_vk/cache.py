@@ -22,10 +22,8 @@ catches, and an entry that fails its check is refused and counted, never parsed.
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import base64
-import hashlib
 import hmac
 import json
 import math
@@ -34,11 +32,17 @@ import secrets
 import threading
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import attrs
-
+from portkey_vk._backend import (
+    BackendError,
+    BackendKey,
+    BackendScope,
+    BackendStats,
+    CacheBackend,
+    StoredAnswer,
+)
 from portkey_vk._cache import Cache, CacheStats
 from portkey_vk._logging import logger as log
 
@@ -72,147 +76,6 @@ WAIT_SLICE: Final = 0.5
 _WAKE_MS: Final = 2_000
 _PREFIX_RE: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _INSTALL_HINT: Final = 'RedisBackend needs redis-py: pip install "portkey-vk[redis]"'
-
-
-def _hkdf(ikm: bytes, info: bytes, *, salt: bytes = b"portkey_vk cache v1") -> bytes:
-    """HKDF-SHA256 (RFC 5869) with one block of output: a key for ``info`` from ``ikm``."""
-    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
-    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
-
-
-@attrs.frozen(repr=False)
-class BackendScope:
-    """What one API key (on one control plane) may read and write in a shared store.
-
-    Derived from the API key, which is not kept: a namespace (in every Redis key, so that two
-    API keys never meet), a key that hashes paths into names, and a key that signs values. Every
-    process with the same API key and base URL derives the same scope.
-    """
-
-    namespace: str
-    name_key: bytes
-    mac_key: bytes
-
-    @classmethod
-    def derive(cls, api_key: str, base_url: str) -> BackendScope:
-        """The scope of ``api_key`` on the control plane at ``base_url``."""
-        if not isinstance(api_key, str) or not api_key:
-            raise TypeError("api_key must be a non-empty str")
-        if not isinstance(base_url, str):
-            raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
-        ikm = api_key.encode() + b"\x00" + base_url.encode()
-        return cls(
-            namespace=_hkdf(ikm, b"namespace").hex()[:20],
-            name_key=_hkdf(ikm, b"names"),
-            mac_key=_hkdf(ikm, b"values"),
-        )
-
-    def key(self, path: Sequence[str], query: Iterable[tuple[str, str]] = ()) -> BackendKey:
-        """The shared key of a read of ``path`` with ``query``.
-
-        Entries are grouped by their first two path segments (a resource and a slug): a write
-        drops its whole group at once, which covers what lies below the path and every query of
-        it without a scan, at the price of also dropping a sibling now and then.
-        """
-        group = "\x1f".join(path[:2])
-        name = "\x1f".join(path) + "\x1e" + "\x1e".join(f"{k}={v}" for k, v in query)
-        return BackendKey(self, self._hash(b"g", group), self._hash(b"e", name))
-
-    def group(self, path: Sequence[str]) -> str:
-        """The hashed group of ``path`` (see :meth:`key`), for :meth:`CacheBackend.delete`."""
-        return self._hash(b"g", "\x1f".join(path[:2]))
-
-    def _hash(self, kind: bytes, text: str) -> str:
-        return hmac.new(self.name_key, kind + text.encode(), hashlib.sha256).hexdigest()[:32]
-
-    def __repr__(self) -> str:
-        return f"BackendScope(namespace={self.namespace!r})"
-
-
-@attrs.frozen
-class BackendKey:
-    """One entry's place in a shared store: its scope, its hashed group and its hashed name."""
-
-    scope: BackendScope
-    group: str
-    entry: str
-
-
-@attrs.frozen
-class StoredAnswer:
-    """A control-plane answer as a shared store keeps it: the wire, not a Python object.
-
-    Attributes:
-        status: the HTTP status (200, or 404 for a remembered miss).
-        body: the response body, as received.
-        content_type: the response's ``Content-Type``.
-        stored_at: when it was stored, in seconds since the epoch (:func:`time.time`): the
-            processes of a fleet share no monotonic clock.
-    """
-
-    status: int
-    body: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
-    content_type: str = "application/json"
-    stored_at: float = 0.0
-
-
-@attrs.frozen
-class BackendStats:
-    """A backend's counters: failures of the store, and entries refused by their check."""
-
-    errors: int = 0
-    rejected: int = 0
-
-
-class BackendError(Exception):
-    """The shared store failed (down, slow, full, or garbage): the cache goes on without it.
-
-    Its message names the failure's kind only, never an address or a password.
-    """
-
-
-class CacheBackend(abc.ABC):
-    """The interface a cache calls on a shared store; one subclass per store.
-
-    Every method may raise :class:`BackendError` and nothing else. ``get`` answers ``None`` for an
-    entry that is absent or fails its check (counted as rejected).
-    """
-
-    @abc.abstractmethod
-    async def get(self, key: BackendKey) -> StoredAnswer | None:
-        """The entry at ``key``, if present and authentic."""
-
-    @abc.abstractmethod
-    async def set(self, key: BackendKey, answer: StoredAnswer, ttl: float) -> None:
-        """Store ``answer`` at ``key``, kept by the store for ``ttl`` seconds at most."""
-
-    @abc.abstractmethod
-    async def delete(self, scope: BackendScope, groups: Iterable[str]) -> None:
-        """Drop every entry of ``groups`` (from :meth:`BackendScope.group`)."""
-
-    @abc.abstractmethod
-    async def clear(self) -> int:
-        """Drop every entry under this backend's prefix (every scope); returns how many keys."""
-
-    @abc.abstractmethod
-    async def lock(self, key: BackendKey, ttl: float) -> str | None:
-        """Take the flight of ``key`` for ``ttl`` seconds: a token to release it, or ``None``."""
-
-    @abc.abstractmethod
-    async def release(self, key: BackendKey, token: str) -> None:
-        """End the flight taken with ``token`` (if still ours), and wake its waiters."""
-
-    @abc.abstractmethod
-    async def wait(self, key: BackendKey, timeout: float) -> None:
-        """Return when the flight of ``key`` may have landed, or after ``timeout`` seconds."""
-
-    @property
-    @abc.abstractmethod
-    def stats(self) -> BackendStats:
-        """The counters so far."""
-
-    async def aclose(self) -> None:  # noqa: B027 - optional for a store without connections
-        """Release what the backend opened (never a client the user passed in)."""
 
 
 def _redact_url(url: str) -> str:
@@ -356,6 +219,7 @@ class RedisBackend(CacheBackend):
             UnicodeError,
         )
         self._release_script = self._client.register_script(_RELEASE_LUA)
+        self._extend_script = self._client.register_script(_EXTEND_LUA)
         self._lock = threading.Lock()
         self._errors = self._rejected = 0
         self._last_log = -math.inf
@@ -470,6 +334,13 @@ class RedisBackend(CacheBackend):
         taken = await self._call(self._client.set(lock, token, nx=True, px=ms), "lock")
         return token if taken else None
 
+    async def extend(self, key: BackendKey, token: str, ttl: float) -> bool:
+        """``PEXPIRE`` the lock if ``token`` still holds it (a token-checked Lua script)."""
+        _, lock, _ = self._names(key)
+        ms = max(1, math.ceil(ttl * 1000))
+        kept = await self._call(self._extend_script(keys=[lock], args=[token, ms]), "extend")
+        return bool(kept)
+
     async def release(self, key: BackendKey, token: str) -> None:
         """Drop the lock if ``token`` still holds it, and wake the waiters (one Lua script)."""
         _, lock, wake = self._names(key)
@@ -546,4 +417,11 @@ end
 redis.call('rpush', KEYS[2], '1')
 redis.call('pexpire', KEYS[2], ARGV[2])
 return 1
+"""
+
+_EXTEND_LUA: Final = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
 """
