@@ -538,22 +538,18 @@ class Cache:
         deadline = time.monotonic() + timeout
         try:
             while True:
-                stale: tuple[StoredAnswer, float] | None = None
-                stored = await backend.get(bkey)
-                if stored is not None and stored.status == 200:
-                    age = max(0.0, time.time() - stored.stored_at)
-                    if age < self._ttl:
-                        value = _parse_stored(options, key, stored)
-                        if value is not _UNPARSED:
-                            with self._lock:
-                                self._backend_hits += 1
-                            return _Shared(value, age)
-                    elif age < self._ttl + self._stale_if_error:
-                        stale = (stored, age)
+                hit, stale = await self._shared_hit(bkey, key, options)
+                if hit is not None:
+                    return hit
                 token = await backend.lock(bkey, FLIGHT_LEASE)
                 if token is not None:
                     renew = asyncio.ensure_future(_renew(backend, bkey, token))
                     try:
+                        # Another process may have landed its flight between our look and our
+                        # lock: look again before asking the control plane.
+                        hit, stale = await self._shared_hit(bkey, key, options)
+                        if hit is not None:
+                            return hit
                         return await self._fly_shared(bkey, options, request, stale)
                     finally:
                         renew.cancel()
@@ -567,6 +563,25 @@ class Cache:
         except BackendError:
             pass
         return _Shared(await request(options), 0.0)
+
+    async def _shared_hit(
+        self, bkey: BackendKey, key: Key, options: RequestOptions[Any]
+    ) -> tuple[_Shared | None, tuple[StoredAnswer, float] | None]:
+        """A fresh shared answer, or ``None`` and the stale one worth keeping for an outage."""
+        assert self._backend is not None
+        stored = await self._backend.get(bkey)
+        if stored is None or stored.status != 200:
+            return None, None
+        age = max(0.0, time.time() - stored.stored_at)
+        if age < self._ttl:
+            value = _parse_stored(options, key, stored)
+            if value is not _UNPARSED:
+                with self._lock:
+                    self._backend_hits += 1
+                return _Shared(value, age), None
+        elif age < self._ttl + self._stale_if_error:
+            return None, (stored, age)
+        return None, None
 
     async def _fly_shared(
         self,
