@@ -73,7 +73,9 @@ def test_a_thousand_reads_per_process_over_a_hundred_slugs_send_a_hundred_reques
     for seed in range(FLEET):
         mine = slugs * 10
         random.Random(seed).shuffle(mine)
-        specs.append(orders(fake, shared, slugs=mine, concurrency=50))
+        # A generous Redis timeout: on a loaded 2-core machine, 400 concurrent reads can starve
+        # a process past 0.5 s, and each such timeout is (rightly) one more direct request.
+        specs.append(orders(fake, shared, slugs=mine, concurrency=50, backend_timeout=5.0))
     out = results(start_fleet(specs), timeout=120)
     no_failures(out)
     assert sum(r["stats"]["backend_errors"] for r in out) == 0
@@ -112,18 +114,17 @@ def test_a_flight_holder_killed_mid_request_is_taken_over(
 
 
 def test_a_control_plane_outage_fails_no_call_within_stale_if_error(
-    fake: FakePortkey, shared: RedisServer
+    fake: FakePortkey, shared: RedisServer, tmp_path: Path
 ) -> None:
     slugs = [f"k{n}" for n in range(5)]
     for slug in slugs:
         fake.add_virtual_key(slug, name=slug)
-    start = time.time() + 2.0
     specs = [
         orders(
             fake,
             shared,
             slugs=slugs,
-            start_at=start,
+            barrier=str(tmp_path),
             duration=5.0,
             ttl=0.3,
             stale_if_error=600,
@@ -132,7 +133,8 @@ def test_a_control_plane_outage_fails_no_call_within_stale_if_error(
         for _ in range(FLEET)
     ]
     procs = start_fleet(specs)
-    time.sleep(max(0.0, start - time.time()) + 1.0)
+    go(str(tmp_path), FLEET)
+    time.sleep(1.0)
     fake.fail_next(503, times=1_000_000)  # down for the rest of the run (4 s)
     out = results(procs)
     no_failures(out)
@@ -141,18 +143,27 @@ def test_a_control_plane_outage_fails_no_call_within_stale_if_error(
 
 
 def test_redis_stopped_mid_run_and_restarted_fails_no_call_and_shared_hits_resume(
-    fake: FakePortkey, shared: RedisServer
+    fake: FakePortkey, shared: RedisServer, tmp_path: Path
 ) -> None:
     slugs = ["a", "b"]
     for slug in slugs:
         fake.add_virtual_key(slug, name=slug)
-    start = time.time() + 2.0
     specs = [
-        orders(fake, shared, slugs=slugs, start_at=start, duration=5.0, ttl=0.3, interval=0.02)
+        orders(
+            fake,
+            shared,
+            slugs=slugs,
+            barrier=str(tmp_path),
+            duration=5.0,
+            ttl=0.3,
+            interval=0.02,
+            backend_timeout=0.25,
+        )
         for _ in range(FLEET)
     ]
     procs = start_fleet(specs)
-    time.sleep(max(0.0, start - time.time()) + 1.0)
+    go(str(tmp_path), FLEET)
+    time.sleep(1.0)
     shared.stop()
     time.sleep(1.0)
     shared.start()

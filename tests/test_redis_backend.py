@@ -563,3 +563,47 @@ def test_importing_the_package_and_cache_module_does_not_import_redis() -> None:
     code = "import sys, portkey_vk, portkey_vk.cache; print('redis' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- through the clients ------------------------------------------------------------------------
+
+
+def test_the_sync_client_shares_entries_through_redis(flushed: RedisServer) -> None:
+    from portkey_vk import Cache, Portkey  # noqa: PLC0415
+    from portkey_vk.testing import FakePortkey  # noqa: PLC0415
+
+    with FakePortkey() as fake:
+        fake.add_virtual_key("prod", name="Prod")
+        first = Cache(ttl=30, backend=RedisBackend(flushed.url, timeout=1.0))
+        second = Cache(ttl=30, backend=RedisBackend(flushed.url, timeout=1.0))
+        with Portkey(api_key=fake.api_key, base_url=fake.base_url, cache=first) as one:
+            assert one.virtual_keys.retrieve(slug="prod").name == "Prod"
+        with Portkey(api_key=fake.api_key, base_url=fake.base_url, cache=second) as two:
+            assert two.virtual_keys.retrieve(slug="prod").name == "Prod"
+            assert two.virtual_keys.retrieve(slug="prod").name == "Prod"
+        assert len(fake.requests) == 1
+        assert second.stats.backend_hits == 1
+        assert second.stats.hits == 1
+        assert "backend=RedisBackend('redis://127.0.0.1:" in repr(second)
+
+
+def test_a_write_drops_the_shared_entry_for_a_new_process(flushed: RedisServer) -> None:
+    from portkey_vk import AsyncPortkey, Cache  # noqa: PLC0415
+    from portkey_vk.testing import FakePortkey  # noqa: PLC0415
+
+    async def main(fake: FakePortkey) -> None:
+        backend = RedisBackend(flushed.url, timeout=1.0)
+        for name in ("Prod", "Renamed"):
+            cache = Cache(ttl=30, backend=backend)
+            async with AsyncPortkey(
+                api_key=fake.api_key, base_url=fake.base_url, cache=cache
+            ) as client:
+                assert (await client.virtual_keys.retrieve(slug="prod")).name == name
+                if name == "Prod":
+                    await client.virtual_keys.update(slug="prod", name="Renamed")
+        await backend.aclose()
+
+    with FakePortkey() as fake:
+        fake.add_virtual_key("prod", name="Prod")
+        asyncio.run(main(fake))
+        assert [r.method for r in fake.requests] == ["GET", "PUT", "GET"]
