@@ -17,6 +17,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from portkey_vk import _portal
 from portkey_vk.cache import (
     BackendError,
     BackendScope,
@@ -585,6 +586,10 @@ def test_the_sync_client_shares_entries_through_redis(flushed: RedisServer) -> N
         assert second.stats.backend_hits == 1
         assert second.stats.hits == 1
         assert "backend=RedisBackend('redis://127.0.0.1:" in repr(second)
+        # Their connections live on the sync clients' loop thread: closed there.
+        for cache in (first, second):
+            assert isinstance(cache.backend, RedisBackend)
+            _portal.run(cache.backend.aclose)
 
 
 def test_a_write_drops_the_shared_entry_for_a_new_process(flushed: RedisServer) -> None:
