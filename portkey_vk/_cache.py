@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -46,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import attrs
 
+from portkey_vk._backend import BackendError, BackendKey, BackendScope, CacheBackend, StoredAnswer
 from portkey_vk._errors import (
     APIConnectionError,
     APIError,
@@ -61,6 +64,7 @@ from portkey_vk._logging import logger as log
 if TYPE_CHECKING:
     from portkey_vk._config import ClientConfig
     from portkey_vk._options import Path, RequestOptions
+    from portkey_vk._wire import RawResponse
 
 __all__ = [
     "MISS",
@@ -93,6 +97,11 @@ STALE_RETRY_INTERVAL: Final = 5.0
 # Statuses a refresh may fail with and still serve stale data: the control plane is struggling,
 # not saying the entry is wrong.
 _STALE_STATUSES: Final = frozenset({408, 429})
+# Seconds a shared entry outlives ``ttl + stale_if_error`` in the store: clocks of a fleet differ.
+SHARED_MARGIN: Final = 5.0
+# The fleet's flight lock lives this long unless its holder renews it (every third of it): a
+# holder that dies is taken over within about this many seconds.
+FLIGHT_LEASE: Final = 1.0
 # Statuses that say the cached answer must not be served any longer.
 _DROP_ERRORS: Final = (AuthenticationError, PermissionDeniedError, NotFoundError)
 
@@ -113,7 +122,7 @@ def key_of(options: RequestOptions[Any], scope: Scope) -> Key:
     return (path, query_items(options.query) if options.query else (), scope)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class CacheStats:
     """A snapshot of a :class:`Cache`'s counters (``client.cache.stats``).
 
@@ -124,6 +133,9 @@ class CacheStats:
         stale_served: reads answered with an expired entry because its refresh failed.
         evictions: entries dropped to stay within ``max_entries``.
         size: entries held now (fresh, stale or remembered 404s).
+        backend_hits: misses answered from the shared tier (``backend=``) without a request.
+        backend_errors: operations of the shared tier that failed (the call went on without it).
+        rejected: shared entries refused because they failed their check (forged or garbled).
     """
 
     hits: int = 0
@@ -132,6 +144,22 @@ class CacheStats:
     stale_served: int = 0
     evictions: int = 0
     size: int = 0
+    backend_hits: int = 0
+    backend_errors: int = 0
+    rejected: int = 0
+
+    def __repr__(self) -> str:
+        text = (
+            f"CacheStats(hits={self.hits}, misses={self.misses}, coalesced={self.coalesced}, "
+            f"stale_served={self.stale_served}, evictions={self.evictions}, size={self.size}"
+        )
+        # The shared tier's counters only where there is one: an in-process cache reads as before.
+        if self.backend_hits or self.backend_errors or self.rejected:
+            text += (
+                f", backend_hits={self.backend_hits}, backend_errors={self.backend_errors}, "
+                f"rejected={self.rejected}"
+            )
+        return text + ")"
 
 
 class _Entry:
@@ -167,6 +195,17 @@ class _Flight:
         # Set when a write invalidated the key while this read was in flight: its answer may
         # predate the write, so it is handed to its waiters but not stored.
         self.detached = False
+
+
+class _Shared:
+    """What a read through the shared tier hands to ``_fly``: a value, its age, whether stale."""
+
+    __slots__ = ("age", "stale", "value")
+
+    def __init__(self, value: Any, age: float, *, stale: bool = False) -> None:
+        self.value = value
+        self.age = age
+        self.stale = stale
 
 
 class Miss:
@@ -303,6 +342,9 @@ class Cache:
             refresh fails with a connection error, a timeout, 408, 429 or 5xx. ``0``: never.
         negative_ttl: seconds a 404 is remembered (and raised from memory). ``0``: never.
         clock: a monotonic clock in seconds, for tests; :func:`time.monotonic` by default.
+        backend: a shared tier for a whole fleet (:class:`portkey_vk.cache.RedisBackend`):
+            misses look there before the control plane, one process of the fleet asks it per
+            key, and the answer is shared with the others. ``None``: this process only.
 
     Raises:
         TypeError: an argument of the wrong type.
@@ -312,6 +354,9 @@ class Cache:
 
     __slots__ = (
         "__weakref__",
+        "_backend",
+        "_backend_hits",
+        "_backend_scopes",
         "_by_prefix",
         "_clock",
         "_coalesced",
@@ -336,6 +381,7 @@ class Cache:
         stale_if_error: float = 0.0,
         negative_ttl: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        backend: CacheBackend | None = None,
     ) -> None:
         self._ttl = _validate_seconds(ttl, "ttl", positive=True)
         if isinstance(max_entries, bool) or not isinstance(max_entries, int):
@@ -348,6 +394,11 @@ class Cache:
         if not callable(clock):
             raise TypeError(f"clock must be callable, got {type(clock).__name__}")
         self._clock = clock
+        if backend is not None and not isinstance(backend, CacheBackend):
+            raise TypeError(f"backend must be a CacheBackend, got {type(backend).__name__}")
+        self._backend = backend
+        self._backend_hits = 0
+        self._backend_scopes: dict[Scope, BackendScope] = {}
         self._lock = threading.Lock()
         self._entries: collections.OrderedDict[Key, _Entry] = collections.OrderedDict()
         # Every prefix of an entry's path -> the keys below it, so that a write or invalidate()
@@ -381,8 +432,14 @@ class Cache:
         return self._negative_ttl
 
     @property
+    def backend(self) -> CacheBackend | None:
+        """The shared tier, if any."""
+        return self._backend
+
+    @property
     def stats(self) -> CacheStats:
         """The counters so far, as one consistent snapshot."""
+        shared = self._backend.stats if self._backend is not None else None
         with self._lock:
             return CacheStats(
                 hits=self._hits,
@@ -391,6 +448,9 @@ class Cache:
                 stale_served=self._stale_served,
                 evictions=self._evictions,
                 size=len(self._entries),
+                backend_hits=self._backend_hits,
+                backend_errors=0 if shared is None else shared.errors,
+                rejected=0 if shared is None else shared.rejected,
             )
 
     def invalidate(self, slug: str, *, resource: str | None = None) -> int:
@@ -429,11 +489,163 @@ class Cache:
         return True
 
     def __repr__(self) -> str:
+        shared = "" if self._backend is None else f", backend={self._backend!r}"
         return (
             f"Cache(ttl={self._ttl}, max_entries={self._max_entries}, "
             f"stale_if_error={self._stale_if_error}, negative_ttl={self._negative_ttl}, "
-            f"size={len(self._entries)})"
+            f"size={len(self._entries)}{shared})"
         )
+
+    # -- the shared tier -----------------------------------------------------------------------
+
+    def _scope_of(self, config: ClientConfig) -> Scope:
+        """:func:`scope_of` ``config``, remembering its shared-tier scope when there is a backend.
+
+        The shared scope is derived from the API key with a fixed salt, so that every process
+        of a fleet finds the same entries; the in-process one stays keyed per process.
+        """
+        scope = scope_of(config)
+        if self._backend is not None:
+            with self._lock:
+                if scope not in self._backend_scopes:
+                    derived = BackendScope.derive(config.api_key, config.base_str)
+                    self._backend_scopes[scope] = derived
+        return scope
+
+    def _fetch_shared(
+        self,
+        key: Key,
+        options: RequestOptions[Any],
+        request: Callable[[RequestOptions[Any]], Coroutine[Any, Any, Any]],
+        timeout: float,
+        *,
+        terms: object = None,
+        budget: float = math.inf,
+    ) -> Awaitable[Any]:
+        """After a miss, with a backend: the shared tier, then (one process) the control plane.
+
+        ``terms`` and ``budget`` as for :meth:`_fetch`.
+        """
+        if _peeking.active:
+            raise _PeekMiss
+        fetch = functools.partial(self._shared_read, key, options, request, timeout)
+        return self._through(key, fetch, "/".join(key[0]), terms, budget)
+
+    async def _shared_read(
+        self,
+        key: Key,
+        options: RequestOptions[Any],
+        request: Callable[[RequestOptions[Any]], Coroutine[Any, Any, Any]],
+        timeout: float,
+    ) -> _Shared:
+        """The fleet's single flight: a fresh shared entry, or the flight's answer, or our own.
+
+        Any failure of the store sends this read straight to the control plane.
+        """
+        backend = self._backend
+        assert backend is not None
+        bkey = self._backend_scopes[key[2]].key(key[0], key[1])
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                hit, stale = await self._shared_hit(bkey, key, options)
+                if hit is not None:
+                    return hit
+                token = await backend.lock(bkey, FLIGHT_LEASE)
+                if token is not None:
+                    renew = asyncio.ensure_future(_renew(backend, bkey, token))
+                    try:
+                        # Another process may have landed its flight between our look and our
+                        # lock: look again before asking the control plane.
+                        hit, stale = await self._shared_hit(bkey, key, options)
+                        if hit is not None:
+                            return hit
+                        return await self._fly_shared(bkey, options, request, stale)
+                    finally:
+                        renew.cancel()
+                        with contextlib.suppress(BackendError):
+                            await backend.release(bkey, token)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    # The holder is slow past our own timeout: ask the control plane ourselves.
+                    break
+                await backend.wait(bkey, remaining)
+        except BackendError:
+            pass
+        return _Shared(await request(options), 0.0)
+
+    async def _shared_hit(
+        self, bkey: BackendKey, key: Key, options: RequestOptions[Any]
+    ) -> tuple[_Shared | None, tuple[StoredAnswer, float] | None]:
+        """A fresh shared answer, or ``None`` and the stale one worth keeping for an outage."""
+        assert self._backend is not None
+        stored = await self._backend.get(bkey)
+        if stored is None or stored.status != 200:
+            return None, None
+        age = max(0.0, time.time() - stored.stored_at)
+        if age < self._ttl:
+            value = _parse_stored(options, key, stored)
+            if value is not _UNPARSED:
+                with self._lock:
+                    self._backend_hits += 1
+                return _Shared(value, age), None
+        elif age < self._ttl + self._stale_if_error:
+            return None, (stored, age)
+        return None, None
+
+    async def _fly_shared(
+        self,
+        bkey: BackendKey,
+        options: RequestOptions[Any],
+        request: Callable[[RequestOptions[Any]], Coroutine[Any, Any, Any]],
+        stale: tuple[StoredAnswer, float] | None,
+    ) -> _Shared:
+        """The fleet's flight is ours: ask the control plane, share the wire answer."""
+        backend = self._backend
+        assert backend is not None
+        seen: list[RawResponse] = []
+        parser = options.parser
+
+        def keep(raw: RawResponse) -> Any:
+            seen.append(raw)
+            return parser(raw)
+
+        try:
+            value = await request(options.replace(parser=keep))
+        except APIError as exc:
+            if isinstance(exc, _DROP_ERRORS):
+                with contextlib.suppress(BackendError):
+                    await backend.delete(bkey.scope, [bkey.group])
+            elif stale is not None and _stale_worthy(exc):
+                value = _parse_stored(options, None, stale[0])
+                if value is not _UNPARSED:
+                    return _Shared(value, stale[1], stale=True)
+            raise
+        if seen:
+            raw = seen[-1]
+            answer = StoredAnswer(
+                raw.status, raw.body, raw.headers.get("Content-Type", ""), time.time()
+            )
+            with contextlib.suppress(BackendError):
+                await backend.set(bkey, answer, self._ttl + self._stale_if_error + SHARED_MARGIN)
+        return _Shared(value, 0.0)
+
+    async def _invalidate_shared(
+        self, options: RequestOptions[Any], result: object, scope: Scope
+    ) -> None:
+        """After a write: drop the shared entries it makes stale, for every process at once."""
+        backend = self._backend
+        bscope = self._backend_scopes.get(scope)
+        if backend is None or bscope is None:
+            return
+        paths = [options.path, *options.invalidates]
+        slug = getattr(result, "slug", None)
+        if options.method == "POST" and isinstance(slug, str):
+            paths.append((*options.path, slug))
+        groups = [bscope.group(p) for p in paths]
+        groups += [bscope.group(p[:-1]) for p in paths if len(p) > 1]
+        with contextlib.suppress(BackendError):
+            await backend.delete(bscope, groups)
 
     # -- the read path (AsyncAPIResource._cached_get) ------------------------------------------
 
@@ -588,7 +800,16 @@ class Cache:
             self._land(slot, flight, None)
             raise
         now = self._clock()
-        entry = _Entry(value, None, now + self._ttl, now + self._ttl + self._stale_if_error)
+        age = 0.0
+        if type(value) is _Shared:
+            if value.stale:
+                self._land(slot, flight, None)
+                return value.value, True
+            age = value.age
+            value = value.value
+        entry = _Entry(
+            value, None, now + self._ttl - age, now + self._ttl + self._stale_if_error - age
+        )
         self._land(slot, flight, entry)
         return value, False
 
@@ -712,6 +933,40 @@ class Cache:
                 flight.detached = True
                 del self._flights[slot]
         return len(keys)
+
+
+_UNPARSED: Final = object()
+
+
+async def _renew(backend: CacheBackend, key: BackendKey, token: str) -> None:
+    """Keep the fleet's flight ours while our request runs (cancelled when it ends)."""
+    while True:
+        await asyncio.sleep(FLIGHT_LEASE / 3)
+        try:
+            if not await backend.extend(key, token, FLIGHT_LEASE):
+                return
+        except BackendError:
+            return
+
+
+def _parse_stored(options: RequestOptions[Any], key: Key | None, stored: StoredAnswer) -> Any:
+    """A shared entry through the read's own parser, or :data:`_UNPARSED` if it does not fit.
+
+    The entry passed its HMAC, so this process's code wrote it; a model of another version
+    may still refuse it, and then the control plane is asked, as on a miss.
+    """
+    from multidict import CIMultiDict, CIMultiDictProxy  # noqa: PLC0415 - aiohttp's, loaded
+    from yarl import URL  # noqa: PLC0415
+
+    from portkey_vk._wire import RawResponse  # noqa: PLC0415 - the shared tier only
+
+    headers = CIMultiDictProxy(CIMultiDict({"Content-Type": stored.content_type}))
+    where = URL(key[2][0]) if key is not None else URL()
+    raw = RawResponse(stored.status, headers, stored.body, where, 0.0, "GET")
+    try:
+        return options.parser(raw)
+    except APIError:
+        return _UNPARSED
 
 
 def _stale_by(path: Path, written: list[Path], *, parents: bool) -> bool:

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar, overload
 
-from portkey_vk._cache import bypass, key_of, scope_of
+from portkey_vk._cache import bypass, key_of
 from portkey_vk._config import (
     has_control_chars,
     validate_headers,
@@ -105,7 +105,7 @@ class AsyncAPIResource:
         self._raw = False
         self._cache = cache
         # Computed once per client, and only for a cached one: the key digest is not free.
-        self._scope: Scope | None = None if cache is None else scope_of(config)
+        self._scope: Scope | None = None if cache is None else cache._scope_of(config)
 
     # -- helpers for subclasses ----------------------------------------------------------------
 
@@ -153,6 +153,9 @@ class AsyncAPIResource:
             result = await write
         finally:
             self._cache._invalidate_write(options, result)
+            if self._cache._backend is not None:
+                assert self._scope is not None
+                await self._cache._invalidate_shared(options, result, self._scope)
         return result  # type: ignore[no-any-return]
 
     def _get(
@@ -193,13 +196,14 @@ class AsyncAPIResource:
             return done
         config = self._config
         timeout = config.timeout if options.timeout is None else options.timeout
-        return cache._fetch(
-            key,
-            functools.partial(self._request, options),
-            # What decides how this call's own request could fail, and how long it could take.
-            (config, options.timeout, options.extra_headers),
-            (config.max_retries + 1) * timeout,
-        )
+        # What decides how this call's own request could fail, and how long it could take.
+        terms = (config, options.timeout, options.extra_headers)
+        budget = (config.max_retries + 1) * timeout
+        if cache._backend is not None:
+            return cache._fetch_shared(
+                key, options, self._request, timeout, terms=terms, budget=budget
+            )
+        return cache._fetch(key, functools.partial(self._request, options), terms, budget)
 
     def _post(
         self, path: Path, cast_to: type[_T], **call: Unpack[CallOptions]
