@@ -2,10 +2,10 @@
 
 :class:`FakeCore` knows no resource. It runs the aiohttp server (on a thread of its own or on
 the caller's loop), records every request, serves what :meth:`FakeCore.fail_next` and
-:meth:`FakeCore.delay_next` scripted, checks the API key and routes ``/{resource}`` and
-``/{resource}/{slug}`` to the handlers that each resource's module declares in its
-:class:`Routes`. Handlers run under one lock and answer a JSON value or raise
-:class:`~portkey_vk.testing._validation.Refusal`.
+:meth:`FakeCore.delay_next` scripted, checks the API key and routes ``/{resource}``,
+``/{resource}/{slug}`` and ``/{resource}/{slug}/{sub-resource}`` to the handlers that each
+resource's module declares in its :class:`Routes`. Handlers run under one lock and answer a
+JSON value or raise :class:`~portkey_vk.testing._validation.Refusal`.
 """
 
 from __future__ import annotations
@@ -171,12 +171,15 @@ class Routes:
         noun: what ``repr`` counts, e.g. ``"keys"``.
         collection: method -> handler for ``/{resource}`` (list, create).
         item: method -> handler for ``/{resource}/{slug}`` (retrieve, update, delete).
+        below: sub-resource -> method -> handler for ``/{resource}/{slug}/{sub-resource}``
+            (``/integrations/{slug}/models``); the handler reads the slug from its call.
     """
 
     resource: str
     noun: str
     collection: Mapping[str, Handler] = attrs.field(factory=dict)
     item: Mapping[str, Handler] = attrs.field(factory=dict)
+    below: Mapping[str, Mapping[str, Handler]] = attrs.field(factory=dict)
 
 
 class FakeCore:
@@ -235,14 +238,21 @@ class FakeCore:
         self._nouns = {routes.resource: routes.noun for routes in declared}
         # resource -> slug -> entry; a table's order is its list order.
         self._tables: dict[str, dict[str, Entry]] = {routes.resource: {} for routes in declared}
-        # (resource, addressed by slug?) -> method -> handler, bound to this fake.
+        # (resource, addressed by slug?) -> method -> handler, bound to this fake; and
+        # (resource, sub-resource) -> method -> handler for /{resource}/{slug}/{sub-resource}.
         self._routes: dict[tuple[str, bool], dict[str, Callable[[Call], Any]]] = {}
+        self._below: dict[tuple[str, str], dict[str, Callable[[Call], Any]]] = {}
         for routes in declared:
-            for by_slug, table in ((False, routes.collection), (True, routes.item)):
+            tables: list[tuple[Any, Mapping[str, Handler], dict[Any, Any]]] = [
+                ((routes.resource, False), routes.collection, self._routes),
+                ((routes.resource, True), routes.item, self._routes),
+            ]
+            tables += [((routes.resource, sub), t, self._below) for sub, t in routes.below.items()]
+            for key, table, into in tables:
                 if not table:
                     continue  # a route a resource does not declare is unknown: 404, not 405
                 # Looked up by name, so a subclass that overrides a handler serves its own.
-                self._routes[routes.resource, by_slug] = {
+                into[key] = {
                     method: getattr(self, handler.__name__) for method, handler in table.items()
                 }
 
@@ -400,7 +410,7 @@ class FakeCore:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw_path = request.raw_path.split("?", 1)[0]
         below = self._below_base(raw_path)
-        resource, slug = _route_of(below, self._tables)
+        resource, slug, sub = _route_of(below, self._tables)
         refused: web.HTTPException | None = None
         try:
             body = await request.read()
@@ -440,7 +450,11 @@ class FakeCore:
             return web.json_response(_UNAUTHORISED, status=401)
         if resource is None:
             return error_response(404, "Not Found")
-        handlers = self._routes.get((resource, slug is not None))
+        handlers = (
+            self._routes.get((resource, slug is not None))
+            if sub is None
+            else self._below.get((resource, sub))
+        )
         if handlers is None:
             return error_response(404, "Not Found")
         handler = handlers.get(method)
@@ -637,18 +651,25 @@ def error_response(
     )
 
 
-def _route_of(below: str | None, resources: Mapping[str, object]) -> tuple[str | None, str | None]:
-    """``(resource, decoded slug)`` of a path below the base path; ``(None, None)`` if unknown."""
+def _route_of(
+    below: str | None, resources: Mapping[str, object]
+) -> tuple[str | None, str | None, str | None]:
+    """``(resource, decoded slug, sub-resource)`` of a path below the base path.
+
+    ``(None, None, None)`` if unknown; the sub-resource is ``None`` but for
+    ``/{resource}/{slug}/{sub-resource}``.
+    """
     if below is None:
-        return None, None
+        return None, None, None
     parts = below.split("/")
-    if len(parts) not in (2, 3) or parts[0] or parts[1] not in resources:
-        return None, None
+    if len(parts) not in (2, 3, 4) or parts[0] or parts[1] not in resources:
+        return None, None, None
     if len(parts) == 2:
-        return parts[1], None
-    if not parts[2]:
-        return None, None
-    return parts[1], unquote(parts[2], errors="replace")
+        return parts[1], None, None
+    if not parts[2] or (len(parts) == 4 and not parts[3]):
+        return None, None, None
+    sub = parts[3] if len(parts) == 4 else None
+    return parts[1], unquote(parts[2], errors="replace"), sub
 
 
 def _take(queue: collections.deque[_S], method: str, below: str | None) -> _S | None:
