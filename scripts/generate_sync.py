@@ -161,7 +161,12 @@ class Imports:
         for module in sorted(self.plain, key=str.lower):
             blocks[section(module)].append(f"import {module}")
         for module in sorted(self.names, key=str.lower):
-            names = sorted(self.names[module], key=lambda n: (not n.isupper(), n))
+            # Constants, classes, then the rest; case-insensitively within a kind, as ruff
+            # does (AsyncIntegrations before AsyncIntegrationWorkspaces).
+            names = sorted(
+                self.names[module],
+                key=lambda n: (not n.isupper(), not n[:1].isupper(), n.lower(), n),
+            )
             line = f"from {module} import {', '.join(names)}"
             if len(line) > LINE_LENGTH:
                 # As ruff lays out an import that does not fit: one name per line.
@@ -549,10 +554,10 @@ class Generator:
         async_view = self.imports.add("portkey_vk._raw", raw_name(cls))
         name = async_view.removeprefix("Async")
         lines = [
-            f"class {name}(RawResponseView[{async_view}]):",
+            *self.fit("", f"class {name}", [f"RawResponseView[{async_view}]"], ":"),
             *self.docstring(
-                f"``with_raw_response`` of :class:`{self.sync_names[cls]}`: its methods, "
-                "returning raw responses.\n\nEach returns an :class:`APIResponse` whose "
+                _view_summary(self.sync_names[cls], 8)
+                + "\n\nEach returns an :class:`APIResponse` whose "
                 "``parse()`` gives what the method returns.",
                 "    ",
             ),
@@ -646,10 +651,10 @@ class RawGenerator(Generator):
         response = self.imports.add("portkey_vk._response", "AsyncAPIResponse")
         cast = self.imports.add("typing", "cast")
         lines = [
-            f'class {name}({base}["{cls.__name__}"]):',
+            *self.fit("", f"class {name}", [f'{base}["{cls.__name__}"]'], ":"),
             *self.docstring(
-                f"``with_raw_response`` of :class:`{cls.__name__}`: its methods, returning raw "
-                "responses.\n\nEach returns an :class:`AsyncAPIResponse` whose ``await parse()`` "
+                _view_summary(cls.__name__, 4)
+                + "\n\nEach returns an :class:`AsyncAPIResponse` whose ``await parse()`` "
                 "gives what the method returns.",
                 "    ",
             ),
@@ -709,6 +714,14 @@ class RawGenerator(Generator):
         for body in bodies:
             parts += ["", "", *body]
         return "\n".join(parts) + "\n"
+
+
+def _view_summary(name: str, indent: int) -> str:
+    """A raw view's first docstring line, shortened when a long resource name would not fit."""
+    line = f"``with_raw_response`` of :class:`{name}`: its methods, returning raw responses."
+    if indent + len(line) + 3 <= LINE_LENGTH:
+        return line
+    return f"``with_raw_response`` of :class:`{name}`."
 
 
 def raw_name(cls: type) -> str:
