@@ -81,6 +81,8 @@ def test_get_missing_is_exit_4(served: FakePortkey, capsys: pytest.CaptureFixtur
 
 
 def test_create(served: FakePortkey, capsys: pytest.CaptureFixture[str]) -> None:
+    served.add_integration("openai-org")  # a provider is created on an existing integration
+    served.add_integration("i")
     code, out, _ = run(
         [
             "providers",

@@ -552,6 +552,7 @@ def test_workspace_id_scopes_keys_exactly(fake: FakePortkey) -> None:
 def test_workspace_id_scopes_providers_and_is_read_from_the_create_body(
     fake: FakePortkey,
 ) -> None:
+    fake.add_integration("openai")
     body = {"name": "P", "integration_id": "openai", "workspace_id": "w1", "slug": "p-w1"}
     assert call(fake, "POST", "/providers", body).status == 200
     # On POST the workspace goes in the body; one in the query is not read.
@@ -613,14 +614,20 @@ def test_create_provider_answers_a_bare_id_and_slug(fake: FakePortkey) -> None:
 
 
 def test_create_provider_with_a_slug_and_an_unknown_integration(fake: FakePortkey) -> None:
+    # A provider draws its credentials from an integration: on one that does not exist, 404
+    # (issue 17), and nothing is stored.
     body = {"name": "P", "integration_id": "not-added", "slug": "chosen"}
+    assert "'not-added' not found" in error(404, call(fake, "POST", "/providers", body))
+    assert call(fake, "GET", "/providers").body["total"] == 0
+    fake.add_integration("added", ai_provider_id="anthropic")
+    body = {"name": "P", "integration_id": "added", "slug": "chosen"}
     answer = call(fake, "POST", "/providers", body)
     assert answer.body["slug"] == "chosen"
     provider = call(fake, "GET", "/providers/chosen").body
-    assert (provider["integration_id"], provider["ai_provider_id"]) == ("not-added", None)
+    assert (provider["integration_id"], provider["ai_provider_id"]) == ("added", "anthropic")
     assert "'chosen' already exists" in error(409, call(fake, "POST", "/providers", body))
     fake.add_virtual_key("vk")
-    body = {"name": "P", "integration_id": "i", "slug": "vk"}
+    body = {"name": "P", "integration_id": "added", "slug": "vk"}
     assert "'vk' already exists" in error(409, call(fake, "POST", "/providers", body))
 
 
@@ -864,13 +871,16 @@ def test_integrations_filter_by_type_and_workspace(fake: FakePortkey) -> None:
     assert "type must be" in error(400, call(fake, "GET", "/integrations", query={"type": "x"}))
 
 
-def test_integrations_are_read_only(fake: FakePortkey) -> None:
+def test_integrations_serve_what_the_document_has_and_no_more(fake: FakePortkey) -> None:
+    # Integrations became writable (issue 17): what the document does not have is still 405.
     fake.add_integration("i")
-    answer = call(fake, "POST", "/integrations", {"name": "x"})
+    answer = call(fake, "DELETE", "/integrations", {})
     assert error(405, answer) == "Method Not Allowed"
-    assert answer.headers["Allow"] == "GET"
-    answer = call(fake, "DELETE", "/integrations/i")
+    assert answer.headers["Allow"] == "GET, POST"
+    answer = call(fake, "DELETE", "/integrations/i/workspaces")
     assert error(405, answer) == "Method Not Allowed"
+    assert answer.headers["Allow"] == "GET, PUT"
+    assert call(fake, "GET", "/integrations/i/unknown").status == 404
     assert call(fake, "GET", "/integrations/i").status == 200
 
 
@@ -938,7 +948,7 @@ def test_a_path_outside_the_base_path_is_404() -> None:
         ("PUT", "/virtual-keys", "GET, POST"),
         ("DELETE", "/providers", "GET, POST"),
         ("POST", "/providers/k", "GET, PUT, DELETE"),
-        ("PUT", "/integrations", "GET"),
+        ("PUT", "/integrations", "GET, POST"),
     ],
 )
 def test_a_method_a_route_does_not_serve_is_405(

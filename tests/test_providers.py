@@ -131,6 +131,7 @@ def test_raw_response(fake: FakePortkey, client: Surface) -> None:
 
 
 def test_create_sends_only_what_is_given(fake: FakePortkey, client: Surface) -> None:
+    fake.add_integration("openai")  # a provider is created on an existing integration
     ref = client.run(lambda c: c.providers.create(name="Prod OpenAI", integration_id="openai"))
     assert isinstance(ref, ResourceRef)
     assert ref.slug is not None
@@ -145,6 +146,7 @@ def test_create_sends_only_what_is_given(fake: FakePortkey, client: Surface) -> 
 
 
 def test_create_with_every_field(fake: FakePortkey, client: Surface) -> None:
+    fake.add_integration("azure-org")
     ref = client.run(
         lambda c: c.providers.create(
             name="EU",
@@ -178,6 +180,7 @@ def test_create_with_every_field(fake: FakePortkey, client: Surface) -> None:
 def test_create_sends_a_sequence_of_rate_limits_as_an_array(
     fake: FakePortkey, client: Surface
 ) -> None:
+    fake.add_integration("i")
     limits = [{"type": "requests", "unit": "rpm", "value": 1}, RateLimit(type="tokens", value=2)]
     client.run(lambda c: c.providers.create(name="n", integration_id="i", rate_limits=limits))
     assert fake.requests[-1].json["rate_limits"] == [
@@ -425,6 +428,7 @@ def _run(surface: Surface, fake: FakePortkey, name: str, expected: str | None, *
     operation, where = OPERATIONS[name]
     # The provider the call addresses lives in the workspace it should be sent to.
     fake.add_provider("p", **({"workspace_id": expected} if expected else {}))
+    fake.add_integration("i")  # what providers.create creates it on
     surface.run(lambda c: operation(c, **kw))  # a list: its first page
     return _sent_workspace(fake, where)
 

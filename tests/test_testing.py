@@ -373,6 +373,7 @@ def _send(
 
 
 def test_requests_record_query_json_body_and_slug(fake: FakePortkey) -> None:
+    fake.add_integration("i")  # a provider is created on an existing integration
     body = json.dumps({"name": "P", "integration_id": "i", "slug": "p/1"}).encode()
     assert _send(fake, "POST", "/providers?workspace_id=w%201&tag=a&tag=b", body) == 200
     assert _send(fake, "GET", "/providers/p%2F1") == 200

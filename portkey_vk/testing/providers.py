@@ -144,6 +144,9 @@ class Providers(FakeCore):
         workspace = workspace_field(body)
         if workspace is not None:
             data["workspace_id"] = workspace
+        if integration is None:
+            # As the live API: a provider draws its credentials from an existing integration.
+            raise Refusal(404, f"Integration {integration_id!r} not found")
         self._store(self._tables[PROVIDERS], slug, Entry(data, 0))
         return {"id": data["id"], "slug": slug}
 
