@@ -46,6 +46,7 @@ from portkey_vk._models import (
     Integration,
     IntegrationConfigurations,
     IntegrationModel,
+    IntegrationModelUpdate,
     IntegrationObject,
     IntegrationStatus,
     IntegrationWorkspace,
@@ -65,6 +66,7 @@ from portkey_vk._models import (
     VirtualKey,
     VirtualKeyObject,
     VirtualKeyStatus,
+    WorkspaceAccess,
 )
 from portkey_vk._pagination import AsyncPage, AsyncPaginator, SyncPage
 from portkey_vk._resource import AsyncRawResponseView
@@ -105,6 +107,7 @@ __all__ = [
     "Integration",
     "IntegrationConfigurations",
     "IntegrationModel",
+    "IntegrationModelUpdate",
     "IntegrationObject",
     "IntegrationStatus",
     "IntegrationWorkspace",
@@ -136,6 +139,7 @@ __all__ = [
     "VirtualKey",
     "VirtualKeyObject",
     "VirtualKeyStatus",
+    "WorkspaceAccess",
     "__version__",
 ]
 

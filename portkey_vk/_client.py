@@ -65,7 +65,7 @@ class AsyncPortkey:
     providers: AsyncProviders
     """Providers, which replace virtual keys: list, retrieve, create, update, delete."""
     integrations: AsyncIntegrations
-    """Integrations, which hold the credentials providers use: list, retrieve (read-only)."""
+    """Integrations, which hold the credentials providers use, with their models and workspaces."""
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ __all__ = [
     "Integration",
     "IntegrationConfigurations",
     "IntegrationModel",
+    "IntegrationModelUpdate",
     "IntegrationObject",
     "IntegrationStatus",
     "IntegrationWorkspace",
@@ -46,6 +47,7 @@ __all__ = [
     "VirtualKey",
     "VirtualKeyObject",
     "VirtualKeyStatus",
+    "WorkspaceAccess",
     "alias_of",
     "install_codec",
     "limits_field",
@@ -807,4 +809,63 @@ class IntegrationWorkspace(Model):
     rate_limits: tuple[RateLimit, ...] | None = None
     created_at: datetime | None = None
     last_updated_at: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class IntegrationModelUpdate(Model):
+    """One model to enable or disable on an integration (``integrations.models.update``).
+
+    ``slug`` and ``enabled`` are required: ``update`` refuses an item without them.
+
+    Attributes:
+        slug: the model's slug, e.g. ``gpt-4o`` (a new slug with ``is_custom=True`` adds a
+            custom model).
+        enabled: whether the integration's providers may use it.
+        is_custom: whether it is a custom model.
+        is_finetune: whether it is a fine-tuned model.
+        base_model_slug: the model a fine-tune is based on.
+        pricing_config: its pricing (``{"type": "static", "pay_as_you_go": {...}}``).
+        configurations: model settings, e.g. ``{"custom_host": "https://..."}``.
+        extra: more fields to send, for what the SDK does not know yet.
+    """
+
+    slug: str | None = None
+    enabled: bool | None = None
+    is_custom: bool | None = None
+    is_finetune: bool | None = None
+    base_model_slug: str | None = None
+    pricing_config: Mapping[str, Any] | None = None
+    configurations: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@attrs.define(frozen=True, slots=True)
+class WorkspaceAccess(Model):
+    """A workspace's access to an integration, to grant or change (``workspaces.update``).
+
+    ``id`` and ``enabled`` are required: ``update`` refuses an item without them. Limits are
+    given as one object each (an array of one is read too) and sent as the document's array
+    of at most one.
+
+    Attributes:
+        id: the workspace's ID.
+        enabled: ``True`` grants access, ``False`` revokes it.
+        usage_limits: the workspace's usage limits on this integration.
+        rate_limits: the workspace's rate limits on this integration.
+        reset_usage: ``True`` resets the usage counted against the limits (an exhausted
+            workspace becomes active again).
+        create_default_provider: whether to create a default provider in the workspace
+            (overrides the call's ``create_default_provider``).
+        default_provider_slug: the slug of that default provider.
+        extra: more fields to send, for what the SDK does not know yet.
+    """
+
+    id: str | None = None
+    enabled: bool | None = None
+    usage_limits: UsageLimits | None = None
+    rate_limits: RateLimit | None = None
+    reset_usage: bool | None = None
+    create_default_provider: bool | None = None
+    default_provider_slug: str | None = None
     extra: Mapping[str, Any] = _extra_field()

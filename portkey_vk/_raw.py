@@ -14,13 +14,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from portkey_vk._models import (
+    GlobalWorkspaceAccess,
     Integration,
+    IntegrationModel,
+    IntegrationModelUpdate,
+    IntegrationWorkspace,
     Provider,
     RateLimit,
     ResourceRef,
     SecretMapping,
     UsageLimits,
     VirtualKey,
+    WorkspaceAccess,
 )
 from portkey_vk._pagination import AsyncPage
 from portkey_vk._resource import AsyncRawResponseView
@@ -28,15 +33,130 @@ from portkey_vk._response import AsyncAPIResponse
 from portkey_vk._types import NOT_GIVEN, NotGiven
 
 if TYPE_CHECKING:
-    from portkey_vk.resources.integrations import AsyncIntegrations
+    from portkey_vk.resources.integrations import (
+        AsyncIntegrationModels,
+        AsyncIntegrations,
+        AsyncIntegrationWorkspaces,
+    )
     from portkey_vk.resources.providers import AsyncProviders
     from portkey_vk.resources.virtual_keys import AsyncVirtualKeys
 
 __all__ = [
+    "AsyncIntegrationModelsWithRawResponse",
+    "AsyncIntegrationWorkspacesWithRawResponse",
     "AsyncIntegrationsWithRawResponse",
     "AsyncProvidersWithRawResponse",
     "AsyncVirtualKeysWithRawResponse",
 ]
+
+
+class AsyncIntegrationModelsWithRawResponse(AsyncRawResponseView["AsyncIntegrationModels"]):
+    """``with_raw_response`` of :class:`AsyncIntegrationModels`.
+
+    Each returns an :class:`AsyncAPIResponse` whose ``await parse()`` gives what the method returns.
+    """
+
+    __slots__ = ()
+
+    _resource: AsyncIntegrationModels
+
+    async def list(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncAPIResponse[AsyncPage[IntegrationModel]]:
+        """``list()``, returning its :class:`AsyncAPIResponse`."""
+        call = self._resource.list(slug, extra_headers=extra_headers, timeout=timeout)
+        return cast("AsyncAPIResponse[AsyncPage[IntegrationModel]]", await call)
+
+    async def update(
+        self,
+        slug: str,
+        *,
+        models: Sequence[IntegrationModelUpdate | Mapping[str, Any]],
+        allow_all_models: bool | NotGiven = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncAPIResponse[None]:
+        """``update()``, returning its :class:`AsyncAPIResponse`."""
+        call = self._resource.update(
+            slug,
+            models=models,
+            allow_all_models=allow_all_models,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return cast("AsyncAPIResponse[None]", await call)
+
+    async def delete(
+        self,
+        slug: str,
+        *,
+        slugs: Sequence[str],
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncAPIResponse[None]:
+        """``delete()``, returning its :class:`AsyncAPIResponse`."""
+        call = self._resource.delete(
+            slug,
+            slugs=slugs,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return cast("AsyncAPIResponse[None]", await call)
+
+
+class AsyncIntegrationWorkspacesWithRawResponse(AsyncRawResponseView["AsyncIntegrationWorkspaces"]):
+    """``with_raw_response`` of :class:`AsyncIntegrationWorkspaces`.
+
+    Each returns an :class:`AsyncAPIResponse` whose ``await parse()`` gives what the method returns.
+    """
+
+    __slots__ = ()
+
+    _resource: AsyncIntegrationWorkspaces
+
+    async def list(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncAPIResponse[AsyncPage[IntegrationWorkspace]]:
+        """``list()``, returning its :class:`AsyncAPIResponse`."""
+        call = self._resource.list(slug, extra_headers=extra_headers, timeout=timeout)
+        return cast("AsyncAPIResponse[AsyncPage[IntegrationWorkspace]]", await call)
+
+    async def update(
+        self,
+        slug: str,
+        *,
+        workspaces: Sequence[WorkspaceAccess | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        global_workspace_access: GlobalWorkspaceAccess | Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        override_existing_workspace_access: bool | NotGiven = NOT_GIVEN,
+        create_default_provider: bool | NotGiven = NOT_GIVEN,
+        default_provider_slug: str | NotGiven = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncAPIResponse[None]:
+        """``update()``, returning its :class:`AsyncAPIResponse`."""
+        call = self._resource.update(
+            slug,
+            workspaces=workspaces,
+            global_workspace_access=global_workspace_access,
+            override_existing_workspace_access=override_existing_workspace_access,
+            create_default_provider=create_default_provider,
+            default_provider_slug=default_provider_slug,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return cast("AsyncAPIResponse[None]", await call)
 
 
 class AsyncIntegrationsWithRawResponse(AsyncRawResponseView["AsyncIntegrations"]):
@@ -48,6 +168,16 @@ class AsyncIntegrationsWithRawResponse(AsyncRawResponseView["AsyncIntegrations"]
     __slots__ = ()
 
     _resource: AsyncIntegrations
+
+    @property
+    def models(self) -> AsyncIntegrationModelsWithRawResponse:
+        """``models.with_raw_response``."""
+        return self._resource.models.with_raw_response
+
+    @property
+    def workspaces(self) -> AsyncIntegrationWorkspacesWithRawResponse:
+        """``workspaces.with_raw_response``."""
+        return self._resource.workspaces.with_raw_response
 
     async def list(
         self,
@@ -78,6 +208,83 @@ class AsyncIntegrationsWithRawResponse(AsyncRawResponseView["AsyncIntegrations"]
         """``retrieve()``, returning its :class:`AsyncAPIResponse`."""
         call = self._resource.retrieve(slug, extra_headers=extra_headers, timeout=timeout)
         return cast("AsyncAPIResponse[Integration]", await call)
+
+    async def create(
+        self,
+        *,
+        name: str,
+        ai_provider_id: str,
+        key: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        workspace_id: str | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        configurations: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        create_default_provider: bool | NotGiven = NOT_GIVEN,
+        default_provider_slug: str | NotGiven = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncAPIResponse[ResourceRef]:
+        """``create()``, returning its :class:`AsyncAPIResponse`."""
+        call = self._resource.create(
+            name=name,
+            ai_provider_id=ai_provider_id,
+            key=key,
+            description=description,
+            workspace_id=workspace_id,
+            slug=slug,
+            configurations=configurations,
+            create_default_provider=create_default_provider,
+            default_provider_slug=default_provider_slug,
+            secret_mappings=secret_mappings,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        del key, configurations, secret_mappings, extra_body  # not frame locals while the call runs
+        return cast("AsyncAPIResponse[ResourceRef]", await call)
+
+    async def update(
+        self,
+        slug: str,
+        *,
+        name: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        key: str | NotGiven = NOT_GIVEN,
+        configurations: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        pricing_adjustments: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncAPIResponse[None]:
+        """``update()``, returning its :class:`AsyncAPIResponse`."""
+        call = self._resource.update(
+            slug,
+            name=name,
+            description=description,
+            key=key,
+            configurations=configurations,
+            secret_mappings=secret_mappings,
+            pricing_adjustments=pricing_adjustments,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        del key, configurations, secret_mappings, extra_body  # not frame locals while the call runs
+        return cast("AsyncAPIResponse[None]", await call)
+
+    async def delete(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncAPIResponse[None]:
+        """``delete()``, returning its :class:`AsyncAPIResponse`."""
+        call = self._resource.delete(slug, extra_headers=extra_headers, timeout=timeout)
+        return cast("AsyncAPIResponse[None]", await call)
 
 
 class AsyncProvidersWithRawResponse(AsyncRawResponseView["AsyncProviders"]):

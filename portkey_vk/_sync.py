@@ -17,29 +17,44 @@ from portkey_vk import _portal
 from portkey_vk._cache import Cache, Miss, peek
 from portkey_vk._client import AsyncPortkey
 from portkey_vk._models import (
+    GlobalWorkspaceAccess,
     Integration,
+    IntegrationModel,
+    IntegrationModelUpdate,
+    IntegrationWorkspace,
     Provider,
     RateLimit,
     ResourceRef,
     SecretMapping,
     UsageLimits,
     VirtualKey,
+    WorkspaceAccess,
 )
 from portkey_vk._pagination import AsyncPage, SyncPage, to_sync
 from portkey_vk._raw import (
+    AsyncIntegrationModelsWithRawResponse,
     AsyncIntegrationsWithRawResponse,
+    AsyncIntegrationWorkspacesWithRawResponse,
     AsyncProvidersWithRawResponse,
     AsyncVirtualKeysWithRawResponse,
 )
 from portkey_vk._resource import AsyncRawResponseView
 from portkey_vk._response import AsyncAPIResponse
 from portkey_vk._types import NOT_GIVEN, NotGiven
-from portkey_vk.resources.integrations import AsyncIntegrations
+from portkey_vk.resources.integrations import (
+    AsyncIntegrationModels,
+    AsyncIntegrations,
+    AsyncIntegrationWorkspaces,
+)
 from portkey_vk.resources.providers import AsyncProviders
 from portkey_vk.resources.virtual_keys import AsyncVirtualKeys
 
 __all__ = [
     "APIResponse",
+    "IntegrationModels",
+    "IntegrationModelsWithRawResponse",
+    "IntegrationWorkspaces",
+    "IntegrationWorkspacesWithRawResponse",
     "Integrations",
     "IntegrationsWithRawResponse",
     "Portkey",
@@ -103,7 +118,7 @@ class Portkey:
     providers: Providers
     """Providers, which replace virtual keys: list, retrieve, create, update, delete."""
     integrations: Integrations
-    """Integrations, which hold the credentials providers use: list, retrieve (read-only)."""
+    """Integrations, which hold the credentials providers use, with their models and workspaces."""
 
     def __init__(
         self,
@@ -231,17 +246,276 @@ class Portkey:
         return repr(self._async).replace(type(self._async).__name__, type(self).__name__, 1)
 
 
-class Integrations:
-    """Portkey integrations, read-only: ``client.integrations.list()`` and ``retrieve(slug)``."""
+class IntegrationModels:
+    """An integration's models: ``client.integrations.models.list(slug)`` and the rest."""
 
     __slots__ = ("_async", "_guard")
 
+    _async: AsyncIntegrationModels
+    _guard: _portal.ClientGuard
+
+    def __init__(self, wrapped: AsyncIntegrationModels, guard: _portal.ClientGuard) -> None:
+        self._async = wrapped
+        self._guard = guard
+
+    @property
+    def with_raw_response(self) -> IntegrationModelsWithRawResponse:
+        """The same methods, returning an :class:`APIResponse` with status and headers.
+
+        ``response.parse()`` gives what the method itself returns.
+        """
+        return IntegrationModelsWithRawResponse(self._async.with_raw_response, self._guard)
+
+    def list(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> SyncPage[IntegrationModel]:
+        """List the models of the integration ``slug`` (``GET /integrations/{slug}/models``).
+
+        ::
+
+            for model in client.integrations.models.list("openai-prod"):
+                print(model.slug, model.enabled, model.is_custom)
+
+        The document gives this list no paging parameters: one answer holds it whole
+        (``{"models": [...], "total": N}``), so one request is one page.
+
+        Args:
+            slug: the integration's slug.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Returns:
+            Every model (``for m in ...``), or the page (``page = ...``:
+            ``page.data``, ``page.total``).
+
+        Raises:
+            ValueError: a bad ``slug`` or header (no request is sent).
+            NotFoundError: no integration has this slug.
+        """
+        result = self._async.list(slug, extra_headers=extra_headers, timeout=timeout)
+        return SyncPage._first(result, self._guard)
+
+    def update(
+        self,
+        slug: str,
+        *,
+        models: Sequence[IntegrationModelUpdate | Mapping[str, Any]],
+        allow_all_models: bool | NotGiven = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Enable, disable or configure models of an integration (``PUT .../models``).
+
+        ::
+
+            client.integrations.models.update(
+                "openai-prod", models=[IntegrationModelUpdate(slug="gpt-4o", enabled=True)]
+            )
+
+        Models not named keep their settings. Retried like a read: the same update twice has
+        the same effect as once.
+
+        Args:
+            slug: the integration's slug.
+            models: the models to change, each an :class:`IntegrationModelUpdate` or a mapping
+                of one, with ``slug`` and ``enabled``.
+            allow_all_models: whether models not named (new ones too) are enabled by default.
+            extra_body: more JSON fields to send.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Raises:
+            TypeError, ValueError: a bad argument, or a model without ``slug`` or ``enabled``
+                (no request is sent).
+            NotFoundError: no integration has this slug.
+        """
+        _portal.run(
+            self._async.update,
+            slug,
+            models=models,
+            allow_all_models=allow_all_models,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def delete(
+        self,
+        slug: str,
+        *,
+        slugs: Sequence[str],
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Remove custom models from an integration (``DELETE .../models?slugs=a,b``).
+
+        ::
+
+            client.integrations.models.delete("openai-prod", slugs=["my-ft-model"])
+
+        The slugs are sent as one comma-separated ``slugs`` value, as the document says.
+        Retried like a read; a 404 after an attempt that may have landed is success.
+
+        Args:
+            slug: the integration's slug.
+            slugs: the custom models' slugs (at least one; none may contain a comma).
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Raises:
+            TypeError, ValueError: no slug, a slug that is not a str, is empty or contains a
+                comma (no request is sent).
+            NotFoundError: no integration has this slug.
+        """
+        _portal.run(
+            self._async.delete,
+            slug,
+            slugs=slugs,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+
+class IntegrationWorkspaces:
+    """Which workspaces may use an integration: ``client.integrations.workspaces``."""
+
+    __slots__ = ("_async", "_guard")
+
+    _async: AsyncIntegrationWorkspaces
+    _guard: _portal.ClientGuard
+
+    def __init__(self, wrapped: AsyncIntegrationWorkspaces, guard: _portal.ClientGuard) -> None:
+        self._async = wrapped
+        self._guard = guard
+
+    @property
+    def with_raw_response(self) -> IntegrationWorkspacesWithRawResponse:
+        """The same methods, returning an :class:`APIResponse` with status and headers.
+
+        ``response.parse()`` gives what the method itself returns.
+        """
+        return IntegrationWorkspacesWithRawResponse(self._async.with_raw_response, self._guard)
+
+    def list(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> SyncPage[IntegrationWorkspace]:
+        """List the workspaces' access to ``slug`` (``GET /integrations/{slug}/workspaces``).
+
+        ::
+
+            for access in client.integrations.workspaces.list("openai-prod"):
+                print(access.id, access.enabled, access.usage_limits)
+
+        The document gives this list no paging parameters: one answer holds it whole
+        (``{"workspaces": [...], "total": N}``), so one request is one page.
+
+        Args:
+            slug: the integration's slug.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Returns:
+            Every workspace's access (``for w in ...``), or the page
+            (``page = ...``: ``page.data``, ``page.total``).
+
+        Raises:
+            ValueError: a bad ``slug`` or header (no request is sent).
+            NotFoundError: no integration has this slug.
+        """
+        result = self._async.list(slug, extra_headers=extra_headers, timeout=timeout)
+        return SyncPage._first(result, self._guard)
+
+    def update(
+        self,
+        slug: str,
+        *,
+        workspaces: Sequence[WorkspaceAccess | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        global_workspace_access: GlobalWorkspaceAccess | Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        override_existing_workspace_access: bool | NotGiven = NOT_GIVEN,
+        create_default_provider: bool | NotGiven = NOT_GIVEN,
+        default_provider_slug: str | NotGiven = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Grant, change or revoke workspaces' access (``PUT .../workspaces``).
+
+        ::
+
+            client.integrations.workspaces.update(
+                "openai-prod",
+                workspaces=[
+                    WorkspaceAccess(
+                        id="ws-team-1", enabled=True, usage_limits=UsageLimits(credit_limit=50)
+                    )
+                ],
+            )
+
+        Limits are sent as the document's arrays of at most one. Retried like a read.
+
+        Args:
+            slug: the integration's slug.
+            workspaces: each workspace's access, a :class:`WorkspaceAccess` or a mapping of
+                one, with ``id`` and ``enabled``.
+            global_workspace_access: access for every workspace, present and future (a
+                :class:`GlobalWorkspaceAccess` or mapping with ``enabled``).
+            override_existing_workspace_access: whether the global settings replace each
+                workspace's own.
+            create_default_provider: whether granting access creates a default provider in
+                the workspace (Portkey's default: yes).
+            default_provider_slug: that provider's slug (letters, digits, ``_`` and ``-``).
+            extra_body: more JSON fields to send.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Raises:
+            TypeError, ValueError: a bad argument, or nothing to change (no request is sent).
+            NotFoundError: no integration has this slug.
+        """
+        _portal.run(
+            self._async.update,
+            slug,
+            workspaces=workspaces,
+            global_workspace_access=global_workspace_access,
+            override_existing_workspace_access=override_existing_workspace_access,
+            create_default_provider=create_default_provider,
+            default_provider_slug=default_provider_slug,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+
+class Integrations:
+    """Portkey integrations: ``client.integrations.list()``, ``retrieve``, ``create``, ...
+
+    ``client.integrations.models`` and ``client.integrations.workspaces`` manage which models
+    an integration serves and which workspaces may use it.
+    """
+
+    __slots__ = ("_async", "_guard", "models", "workspaces")
+
     _async: AsyncIntegrations
     _guard: _portal.ClientGuard
+    models: IntegrationModels
+    """An integration's models: list, enable or disable (``update``), delete custom ones."""
+    workspaces: IntegrationWorkspaces
+    """Which workspaces may use an integration: list, grant or revoke (``update``)."""
 
     def __init__(self, wrapped: AsyncIntegrations, guard: _portal.ClientGuard) -> None:
         self._async = wrapped
         self._guard = guard
+        self.models = IntegrationModels(wrapped.models, guard)
+        self.workspaces = IntegrationWorkspaces(wrapped.workspaces, guard)
 
     @property
     def with_raw_response(self) -> IntegrationsWithRawResponse:
@@ -328,6 +602,164 @@ class Integrations:
             if not isinstance(hit, Miss):
                 return hit
         return _portal.run(self._async.retrieve, slug, extra_headers=extra_headers, timeout=timeout)
+
+    def create(
+        self,
+        *,
+        name: str,
+        ai_provider_id: str,
+        key: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        workspace_id: str | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        configurations: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        create_default_provider: bool | NotGiven = NOT_GIVEN,
+        default_provider_slug: str | NotGiven = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> ResourceRef:
+        """Create an integration (``POST /integrations``); return its id and slug.
+
+        ::
+
+            ref = client.integrations.create(
+                name="openai-prod", ai_provider_id="openai", key=os.environ["OPENAI_API_KEY"]
+            )
+            client.providers.create(name="Prod", integration_id=ref.slug)
+
+        The provider ``key`` and every secret in ``configurations`` are secrets like the API
+        key: never in a repr, a log line or an error. Omitted arguments are not sent; without
+        ``workspace_id`` the integration is organisation-level (the client's ``workspace_id``
+        is not used: an integration's scope is chosen, not defaulted). Retried only when the
+        request certainly did not reach the server or on 429.
+
+        Args:
+            name: the integration's display name.
+            ai_provider_id: the AI provider, e.g. ``openai``, ``azure-openai``, ``bedrock``.
+            key: the provider's API key, if it needs one.
+            description: a free-text description.
+            workspace_id: the workspace it belongs to (a workspace-scoped integration).
+            slug: its slug (letters, digits, ``_`` and ``-``); by default Portkey derives one.
+            configurations: provider settings (``{"aws_region": ..., "aws_secret_access_key":
+                ...}``), sent as given, unknown fields included.
+            create_default_provider: whether a workspace-scoped integration gets a default
+                provider (Portkey's default: yes).
+            default_provider_slug: that provider's slug.
+            secret_mappings: fields filled from secret references.
+            extra_body: more JSON fields to send, for what this SDK does not know yet.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Returns:
+            The new integration's ``slug`` and ``id``.
+
+        Raises:
+            TypeError, ValueError: an argument of the wrong type or value (no request is sent).
+            ConflictError: an integration already has this ``slug``.
+            APIStatusError, APIConnectionError: the create failed (see above for retries).
+        """
+        call = _portal.bind(
+            self._async.create,
+            name=name,
+            ai_provider_id=ai_provider_id,
+            key=key,
+            description=description,
+            workspace_id=workspace_id,
+            slug=slug,
+            configurations=configurations,
+            create_default_provider=create_default_provider,
+            default_provider_slug=default_provider_slug,
+            secret_mappings=secret_mappings,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        del key, configurations, secret_mappings, extra_body  # not frame locals while the call runs
+        return _portal.run_bound(call)
+
+    def update(
+        self,
+        slug: str,
+        *,
+        name: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        key: str | NotGiven = NOT_GIVEN,
+        configurations: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        pricing_adjustments: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Change an integration (``PUT /integrations/{slug}``); rotate its secret with ``key``.
+
+        ::
+
+            client.integrations.update("openai-prod", key=new_secret)
+
+        Only the given fields are sent. Retried like a read: the same update twice has the
+        same effect as once. A cached ``retrieve`` of it is dropped.
+
+        Args:
+            slug: the integration's slug.
+            name: a new display name.
+            description: a new description.
+            key: a new provider API key (a secret, never shown anywhere).
+            configurations: new provider settings, sent as given (secrets in them are kept
+                out of every repr, log and error).
+            secret_mappings: new secret mappings.
+            pricing_adjustments: pricing multipliers (``{"multiplier": {"default": 0.8}}``),
+                or ``None`` to remove them.
+            extra_body: more JSON fields to send.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Raises:
+            ValueError: no field to change, or a bad ``slug`` (no request is sent).
+            TypeError: an argument of the wrong type (no request is sent).
+            NotFoundError: no integration has this slug.
+        """
+        call = _portal.bind(
+            self._async.update,
+            slug,
+            name=name,
+            description=description,
+            key=key,
+            configurations=configurations,
+            secret_mappings=secret_mappings,
+            pricing_adjustments=pricing_adjustments,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        del key, configurations, secret_mappings, extra_body  # not frame locals while the call runs
+        _portal.run_bound(call)
+
+    def delete(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Delete an integration (``DELETE /integrations/{slug}``).
+
+        Retried like a read. When an attempt may have reached the server (a timeout, a dropped
+        connection, a 5xx) and a retry then gets 404, the integration is gone and the delete
+        succeeds.
+
+        Args:
+            slug: the integration's slug.
+            extra_headers: headers added to this request only.
+            timeout: seconds for each attempt, overriding the client's.
+
+        Raises:
+            ValueError: a bad ``slug`` (no request is sent).
+            NotFoundError: no integration has this slug.
+        """
+        _portal.run(self._async.delete, slug, extra_headers=extra_headers, timeout=timeout)
 
 
 class Providers:
@@ -992,6 +1424,116 @@ class RawResponseView(Generic[_V]):
         return repr(self._async).replace("Async", "", 1)
 
 
+class IntegrationModelsWithRawResponse(RawResponseView[AsyncIntegrationModelsWithRawResponse]):
+    """``with_raw_response`` of :class:`IntegrationModels`.
+
+    Each returns an :class:`APIResponse` whose ``parse()`` gives what the method returns.
+    """
+
+    __slots__ = ()
+
+    def list(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[SyncPage[IntegrationModel]]:
+        """``list()``, returning its :class:`APIResponse`."""
+        response = _portal.run(self._async.list, slug, extra_headers=extra_headers, timeout=timeout)
+        return self._page(response)
+
+    def update(
+        self,
+        slug: str,
+        *,
+        models: Sequence[IntegrationModelUpdate | Mapping[str, Any]],
+        allow_all_models: bool | NotGiven = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[None]:
+        """``update()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.update,
+            slug,
+            models=models,
+            allow_all_models=allow_all_models,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+    def delete(
+        self,
+        slug: str,
+        *,
+        slugs: Sequence[str],
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[None]:
+        """``delete()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.delete,
+            slug,
+            slugs=slugs,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+
+class IntegrationWorkspacesWithRawResponse(
+    RawResponseView[AsyncIntegrationWorkspacesWithRawResponse],
+):
+    """``with_raw_response`` of :class:`IntegrationWorkspaces`.
+
+    Each returns an :class:`APIResponse` whose ``parse()`` gives what the method returns.
+    """
+
+    __slots__ = ()
+
+    def list(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[SyncPage[IntegrationWorkspace]]:
+        """``list()``, returning its :class:`APIResponse`."""
+        response = _portal.run(self._async.list, slug, extra_headers=extra_headers, timeout=timeout)
+        return self._page(response)
+
+    def update(
+        self,
+        slug: str,
+        *,
+        workspaces: Sequence[WorkspaceAccess | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        global_workspace_access: GlobalWorkspaceAccess | Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        override_existing_workspace_access: bool | NotGiven = NOT_GIVEN,
+        create_default_provider: bool | NotGiven = NOT_GIVEN,
+        default_provider_slug: str | NotGiven = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[None]:
+        """``update()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.update,
+            slug,
+            workspaces=workspaces,
+            global_workspace_access=global_workspace_access,
+            override_existing_workspace_access=override_existing_workspace_access,
+            create_default_provider=create_default_provider,
+            default_provider_slug=default_provider_slug,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+
 class IntegrationsWithRawResponse(RawResponseView[AsyncIntegrationsWithRawResponse]):
     """``with_raw_response`` of :class:`Integrations`: its methods, returning raw responses.
 
@@ -999,6 +1541,16 @@ class IntegrationsWithRawResponse(RawResponseView[AsyncIntegrationsWithRawRespon
     """
 
     __slots__ = ()
+
+    @property
+    def models(self) -> IntegrationModelsWithRawResponse:
+        """``models.with_raw_response``."""
+        return IntegrationModelsWithRawResponse(self._async.models, self._guard)
+
+    @property
+    def workspaces(self) -> IntegrationWorkspacesWithRawResponse:
+        """``workspaces.with_raw_response``."""
+        return IntegrationWorkspacesWithRawResponse(self._async.workspaces, self._guard)
 
     def list(
         self,
@@ -1030,6 +1582,92 @@ class IntegrationsWithRawResponse(RawResponseView[AsyncIntegrationsWithRawRespon
         """``retrieve()``, returning its :class:`APIResponse`."""
         response = _portal.run(
             self._async.retrieve,
+            slug,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return APIResponse(response, self._guard)
+
+    def create(
+        self,
+        *,
+        name: str,
+        ai_provider_id: str,
+        key: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        workspace_id: str | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        configurations: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        create_default_provider: bool | NotGiven = NOT_GIVEN,
+        default_provider_slug: str | NotGiven = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[ResourceRef]:
+        """``create()``, returning its :class:`APIResponse`."""
+        call = _portal.bind(
+            self._async.create,
+            name=name,
+            ai_provider_id=ai_provider_id,
+            key=key,
+            description=description,
+            workspace_id=workspace_id,
+            slug=slug,
+            configurations=configurations,
+            create_default_provider=create_default_provider,
+            default_provider_slug=default_provider_slug,
+            secret_mappings=secret_mappings,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        del key, configurations, secret_mappings, extra_body  # not frame locals while the call runs
+        response = _portal.run_bound(call)
+        return APIResponse(response, self._guard)
+
+    def update(
+        self,
+        slug: str,
+        *,
+        name: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        key: str | NotGiven = NOT_GIVEN,
+        configurations: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        secret_mappings: Sequence[SecretMapping | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        pricing_adjustments: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[None]:
+        """``update()``, returning its :class:`APIResponse`."""
+        call = _portal.bind(
+            self._async.update,
+            slug,
+            name=name,
+            description=description,
+            key=key,
+            configurations=configurations,
+            secret_mappings=secret_mappings,
+            pricing_adjustments=pricing_adjustments,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        del key, configurations, secret_mappings, extra_body  # not frame locals while the call runs
+        response = _portal.run_bound(call)
+        return APIResponse(response, self._guard)
+
+    def delete(
+        self,
+        slug: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> APIResponse[None]:
+        """``delete()``, returning its :class:`APIResponse`."""
+        response = _portal.run(
+            self._async.delete,
             slug,
             extra_headers=extra_headers,
             timeout=timeout,
