@@ -10,7 +10,8 @@ The package, floor by floor (each module imports only from the ones above it in 
 - ``_common``: exit codes, the usage and no-key errors, escaping for a terminal and a
   spreadsheet, the client built from the connection options, and :class:`~._common.Run`.
 - one module per command group: ``_virtual_keys`` (retrieve, list, create, update, delete),
-  ``_providers`` (``providers ...``), ``_migration`` (``migration-check``), ``_demo``.
+  ``_providers`` (``providers ...``), ``_integrations`` (``integrations ...``, built on the
+  first two), ``_migration`` (``migration-check``), ``_demo``.
 - this module: the top-level parser, the secret-option guard, and :func:`main`, which runs the
   handler a command set and turns its errors into exit codes.
 
@@ -38,7 +39,7 @@ from typing import Final, TextIO
 from portkey_vk._config import API_KEY_ENV
 from portkey_vk._errors import AuthenticationError, PortkeyError
 from portkey_vk._version import __version__
-from portkey_vk.cli import _demo, _migration, _providers, _virtual_keys
+from portkey_vk.cli import _demo, _integrations, _migration, _providers, _virtual_keys
 from portkey_vk.cli._common import (
     EXIT_AUTH,
     EXIT_CODES,
@@ -56,7 +57,7 @@ from portkey_vk.cli._common import (
 __all__ = ["EXIT_CODES", "main"]
 
 # Every command group, in the order `portkey-vk --help` lists them.
-_GROUPS: Final = (_virtual_keys, _demo, _providers, _migration)
+_GROUPS: Final = (_virtual_keys, _demo, _providers, _integrations, _migration)
 _EXAMPLES: Final = """examples:
   portkey-vk list
   portkey-vk list --workspace ws-123 --jsonl | jq -r .slug
