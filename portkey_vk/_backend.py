@@ -9,8 +9,8 @@ from __future__ import annotations
 import abc
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final, Literal
 
 import attrs
 
@@ -20,8 +20,17 @@ __all__ = [
     "BackendScope",
     "BackendStats",
     "CacheBackend",
+    "Change",
+    "OnChange",
     "StoredAnswer",
 ]
+
+Change = Literal["groups", "all", "lost"]
+"""What a listener heard: ``"groups"`` changed (their hashed names follow), ``"all"`` of a scope
+was cleared, or the listener was ``"lost"`` (it may have missed changes until it hears again)."""
+
+OnChange = Callable[["BackendScope", Change, "tuple[str, ...]"], None]
+"""What :meth:`CacheBackend.listen` calls, on the event loop that listens."""
 
 _SALT: Final = b"portkey_vk cache v1"
 
@@ -166,6 +175,23 @@ class CacheBackend(abc.ABC):
     @abc.abstractmethod
     def stats(self) -> BackendStats:
         """The counters so far."""
+
+    async def publish(self, scope: BackendScope, groups: Sequence[str] | None) -> None:  # noqa: B027
+        """Tell every process listening on ``scope`` that ``groups`` changed (``None``: all).
+
+        Optional: a store without messages does nothing here, and its caches bound how long
+        they keep their own copies (see :meth:`listen`).
+        """
+
+    def listen(self, scope: BackendScope, on_change: OnChange) -> int | None:
+        """Make sure this event loop hears changes to ``scope``; call ``on_change`` with them.
+
+        Called on a running event loop, often (on every shared read): cheap once listening.
+        Returns the number of the uninterrupted subscription that hears ``scope`` now, or
+        ``None`` while nothing does (not yet, or after a loss): the caller then keeps its own
+        copies only briefly. A bound method is held weakly. Never raises.
+        """
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional for a store without connections
         """Release what the backend opened (never a client the user passed in)."""

@@ -139,6 +139,7 @@ async def _work(s: dict[str, Any]) -> dict[str, Any]:
         began = time.time()
         if s["write"] is not None:
             await client.virtual_keys.update(slug=s["write"], name=f"renamed-{os.getpid()}")
+        wrote = time.time()
         if s["duration"]:
             end = time.monotonic() + s["duration"]
             while time.monotonic() < end:
@@ -154,6 +155,7 @@ async def _work(s: dict[str, Any]) -> dict[str, Any]:
     return {
         "pid": os.getpid(),
         "began": began,
+        "wrote": wrote,
         "failed": failed,
         "seen": seen,
         "stats": {

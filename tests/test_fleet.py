@@ -215,3 +215,38 @@ def test_two_api_keys_on_one_redis_never_read_each_others_entries(shared: RedisS
         assert {name for r in out[4:] for _, _, name in r["seen"]} == {"two's"}
         assert reads(one) == 1
         assert reads(two) == 1
+
+
+def test_a_write_in_one_process_is_seen_by_the_next_read_in_every_other_process(
+    fake: FakePortkey, shared: RedisServer, tmp_path: Path
+) -> None:
+    fake.add_virtual_key("k", name="before")
+    # A long ttl: without the fleet's invalidations, every reader would keep "before" to the end.
+    readers = [
+        orders(
+            fake,
+            shared,
+            slugs=["k"],
+            barrier=str(tmp_path),
+            duration=3.0,
+            interval=0.02,
+            ttl=600,
+        )
+        for _ in range(FLEET - 1)
+    ]
+    procs = start_fleet(readers)
+    go(str(tmp_path), FLEET - 1)
+    time.sleep(1.5)  # every reader holds "before" in memory, and listens
+    (writer,) = start_fleet([orders(fake, shared, slugs=[], start_at=0, write="k")])
+    (wrote,) = results([writer])
+    out = results(procs)
+    no_failures(out)
+    for reader in out:
+        assert any(name == "before" for _, _, name in reader["seen"])
+        # Each read is recorded when it returns: one that began before the write returned may
+        # still carry the old name, and a read takes a few ms (0.1 s under load).
+        late = [name for t, _, name in reader["seen"] if t > wrote["wrote"] + 0.1]
+        assert late
+        assert set(late) == {f"renamed-{wrote['pid']}"}, set(late)
+    # One read per process at most after the write (each one's first), and one before it.
+    assert reads(fake, "k") <= 1 + FLEET - 1
