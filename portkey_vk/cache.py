@@ -467,8 +467,8 @@ class RedisBackend(CacheBackend):
         for loop, listener in listeners:
             if loop is here:
                 listener.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listener.task
+                # Bounded: closing must not hang on a connection that does not answer.
+                await asyncio.wait({listener.task}, timeout=self._timeout + 1.0)
             elif not loop.is_closed():
                 loop.call_soon_threadsafe(listener.task.cancel)
         if self._owned:
@@ -582,9 +582,9 @@ class _Listener:
             if wanted:
                 await asyncio.wait_for(pubsub.subscribe(*wanted), limit)
                 subscribed.update(wanted)
-            message = await asyncio.wait_for(
-                pubsub.get_message(timeout=_LISTEN_SLICE), _LISTEN_SLICE + limit + 0.25
-            )
+            # Bounded by its own timeout (not wrapped in wait_for: a read cancelled mid-way by
+            # wait_for's inner task could outlive the cancellation of this one).
+            message = await pubsub.get_message(timeout=_LISTEN_SLICE)
             now = loop.time()
             if message is None:
                 if now - heard > _DEAF_AFTER:
