@@ -351,7 +351,6 @@ class ClientConfig:
     headers: Mapping[str, str] = attrs.field(init=False, repr=False)
     # The key as the bytes a body would echo it in, for scrubbing 2xx answers without encoding
     # it on every call.
-    api_key_bytes: bytes = attrs.field(init=False, repr=False)
     client_timeout: aiohttp.ClientTimeout = attrs.field(init=False, repr=False)
     base_str: str = attrs.field(init=False, repr=False)
     origin: tuple[str, str, int | None] = attrs.field(init=False, repr=False)
@@ -372,7 +371,6 @@ class ClientConfig:
             merged[name] = value
         headers = CIMultiDictProxy(merged)
         object.__setattr__(self, "headers", headers)
-        object.__setattr__(self, "api_key_bytes", self.api_key.encode())
         object.__setattr__(self, "client_timeout", aiohttp.ClientTimeout(total=self.timeout))
         object.__setattr__(self, "base_str", str(self.base_url))
         origin = (self.base_url.scheme, self.base_url.host or "", self.base_url.port)

@@ -88,8 +88,11 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
 
 
 def owner(module: str, placed: dict[str, int]) -> str:
-    """The placed name a module falls under: itself, or the package that holds it."""
-    while module not in placed and "." in module:
+    """The placed name a module falls under: itself, or the subpackage that holds it.
+
+    Never the root package: a module of its own must be placed by name.
+    """
+    while module not in placed and module.count(".") > 1:
         module = module.rpartition(".")[0]
     return module
 
