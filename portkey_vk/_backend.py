@@ -144,8 +144,22 @@ class CacheBackend(abc.ABC):
         """The entry at ``key``, if present and authentic."""
 
     @abc.abstractmethod
-    async def set(self, key: BackendKey, answer: StoredAnswer, ttl: float) -> None:
-        """Store ``answer`` at ``key``, kept by the store for ``ttl`` seconds at most."""
+    async def set(
+        self, key: BackendKey, answer: StoredAnswer, ttl: float, *, generation: str | None = None
+    ) -> None:
+        """Store ``answer`` at ``key``, kept by the store for ``ttl`` seconds at most.
+
+        With ``generation`` (from :meth:`generation`, read before the answer was asked for):
+        only if no :meth:`delete` of its group came in between, so that an answer that predates
+        a write is never stored after the write dropped the group.
+        """
+
+    async def generation(self, key: BackendKey) -> str | None:
+        """The count of :meth:`delete` calls on ``key``'s group, as :meth:`set` checks it.
+
+        ``None`` (the default): the store does not count, and :meth:`set` stores always.
+        """
+        return None
 
     @abc.abstractmethod
     async def delete(self, scope: BackendScope, groups: Iterable[str]) -> None:

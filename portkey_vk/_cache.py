@@ -761,7 +761,10 @@ class Cache:
                         hit, stale = await self._shared_hit(bkey, key, options)
                         if hit is not None:
                             return hit
-                        return await self._fly_shared(bkey, options, request, stale)
+                        # Read before asking: a write that lands meanwhile bumps it, and then
+                        # our (older) answer is not stored over the write's drop.
+                        generation = await backend.generation(bkey)
+                        return await self._fly_shared(bkey, options, request, stale, generation)
                     finally:
                         renew.cancel()
                         with contextlib.suppress(BackendError):
@@ -809,6 +812,7 @@ class Cache:
         options: RequestOptions[Any],
         request: Callable[[RequestOptions[Any]], Coroutine[Any, Any, Any]],
         stale: tuple[StoredAnswer, float] | None,
+        generation: str | None,
     ) -> _Shared:
         """The fleet's flight is ours: ask the control plane, share the wire answer."""
         backend = self._backend
@@ -828,9 +832,14 @@ class Cache:
                     await backend.delete(bkey.scope, [bkey.group])
                 if isinstance(exc, NotFoundError) and self._negative_ttl > 0:
                     # Remembered fleet-wide too: one request per missing slug per negative_ttl.
+                    # Our own drop just counted as a write: the count to check is the new one.
                     with contextlib.suppress(BackendError):
+                        generation = await backend.generation(bkey)
                         await backend.set(
-                            bkey, _not_found_answer(exc), self._negative_ttl + SHARED_MARGIN
+                            bkey,
+                            _not_found_answer(exc),
+                            self._negative_ttl + SHARED_MARGIN,
+                            generation=generation,
                         )
                     return _Shared(None, 0.0, error=exc)
             elif stale is not None and _stale_worthy(exc):
@@ -844,7 +853,12 @@ class Cache:
                 raw.status, raw.body, raw.headers.get("Content-Type", ""), time.time()
             )
             with contextlib.suppress(BackendError):
-                await backend.set(bkey, answer, self._ttl + self._stale_if_error + SHARED_MARGIN)
+                await backend.set(
+                    bkey,
+                    answer,
+                    self._ttl + self._stale_if_error + SHARED_MARGIN,
+                    generation=generation,
+                )
         return _Shared(value, 0.0)
 
     async def _invalidate_shared(

@@ -89,6 +89,8 @@ _DEAF_AFTER: Final = 3.0
 _RELISTEN_FIRST: Final = 0.1
 _RELISTEN_MAX: Final = 2.0
 _GROUP_RE: Final = re.compile(rb"[0-9a-f]{32}")
+# How long a group's write count lives: longer than any read that could be in flight.
+_GEN_MS: Final = 3_600_000
 _PREFIX_RE: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _INSTALL_HINT: Final = 'RedisBackend needs redis-py: pip install "portkey-vk[redis]"'
 
@@ -270,6 +272,7 @@ class RedisBackend(CacheBackend):
         )
         self._release_script = self._client.register_script(_RELEASE_LUA)
         self._extend_script = self._client.register_script(_EXTEND_LUA)
+        self._set_script = self._client.register_script(_SET_LUA)
         self._lock = threading.Lock()
         self._errors = self._rejected = 0
         self._last_log = -math.inf
@@ -307,6 +310,9 @@ class RedisBackend(CacheBackend):
         # the release script may touch them together.
         return f"{self._prefix}:{scope.namespace}:{{{group}}}"
 
+    def _gen_name(self, scope: BackendScope, group: str) -> str:
+        return f"{self._group_name(scope, group)}:gen"
+
     def _channel(self, scope: BackendScope) -> str:
         return f"{self._prefix}:{scope.namespace}:changes"
 
@@ -329,30 +335,65 @@ class RedisBackend(CacheBackend):
             self._refused()
         return answer
 
-    async def set(self, key: BackendKey, answer: StoredAnswer, ttl: float) -> None:
-        """Store ``answer`` at ``key``; Redis drops its group ``ttl`` s after its last write."""
+    async def set(
+        self, key: BackendKey, answer: StoredAnswer, ttl: float, *, generation: str | None = None
+    ) -> None:
+        """Store ``answer`` at ``key``; Redis drops its group ``ttl`` s after its last write.
+
+        With ``generation``: only if the group's write count still says so (one Lua script).
+        """
         group, _, _ = self._names(key)
         value = _encode(key, answer)
+        ms = max(1, math.ceil(ttl * 1000))
+        if generation is not None:
+            gen = self._gen_name(key.scope, key.group)
+            args = [generation, key.entry, value, ms]
+            await self._call(self._set_script(keys=[gen, group], args=args), "set")
+            return
 
         async def run() -> None:
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.hset(group, key.entry, value)
-                pipe.pexpire(group, max(1, math.ceil(ttl * 1000)))
+                pipe.pexpire(group, ms)
                 await pipe.execute()
 
         await self._call(run(), "set")
 
+    async def generation(self, key: BackendKey) -> str | None:
+        """How many writes dropped ``key``'s group (``""`` for none lately), for :meth:`set`."""
+        raw = await self._call(self._client.get(self._gen_name(key.scope, key.group)), "generation")
+        if raw is None:
+            return ""
+        if not isinstance(raw, bytes):
+            self._failed(BackendError(f"unexpected reply of type {type(raw).__name__}"), "get")
+        count: str = raw.decode("ascii", "replace")
+        return count
+
     async def delete(self, scope: BackendScope, groups: Iterable[str]) -> None:
-        """Drop every entry of ``groups`` for ``scope``."""
-        names = [self._group_name(scope, g) for g in dict.fromkeys(groups)]
-        if not names:
+        """Drop every entry of ``groups`` for ``scope``, and count the write in each group.
+
+        The count (``INCR``, kept an hour) is what a :meth:`set` with a ``generation`` checks:
+        a read that asked the control plane before this write does not store its answer after.
+        """
+        unique = list(dict.fromkeys(groups))
+        if not unique:
             return
+
+        async def run(chunk: list[str]) -> None:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for group in chunk:
+                    pipe.unlink(self._group_name(scope, group))
+                    gen = self._gen_name(scope, group)
+                    pipe.incr(gen)
+                    pipe.pexpire(gen, _GEN_MS)
+                await pipe.execute()
+
         if self._cluster:
-            # Groups live in different slots: one command each.
-            for name in names:
-                await self._call(self._client.unlink(name), "delete")
+            # Groups live in different slots: one group (and its count) at a time.
+            for group in unique:
+                await self._call(run([group]), "delete")
         else:
-            await self._call(self._client.unlink(*names), "delete")
+            await self._call(run(unique), "delete")
 
     async def clear(self) -> int:
         """Drop every key under this backend's prefix, in batches (``SCAN`` + ``UNLINK``)."""
@@ -642,6 +683,16 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 redis.call('rpush', KEYS[2], '1')
 redis.call('pexpire', KEYS[2], ARGV[2])
+return 1
+"""
+
+_SET_LUA: Final = """
+local gen = redis.call('get', KEYS[1]) or ''
+if gen ~= ARGV[1] then
+    return 0
+end
+redis.call('hset', KEYS[2], ARGV[2], ARGV[3])
+redis.call('pexpire', KEYS[2], ARGV[4])
 return 1
 """
 

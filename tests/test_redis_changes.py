@@ -12,8 +12,10 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 import pytest
 import redis
+from aiohttp import web
 
 from portkey_vk import AsyncPortkey, Cache, NotFoundError, Portkey, _portal
 from portkey_vk.cache import BackendScope, RedisBackend
@@ -41,7 +43,11 @@ def fake() -> Iterator[FakePortkey]:
 
 def entries(sync: redis.Redis) -> list[bytes]:
     """The shared entries' names (not the flights' short-lived wake-ups)."""
-    return [n for n in sync.scan_iter(match="portkey_vk:*") if b":wake:" not in n]
+    return [
+        n
+        for n in sync.scan_iter(match="portkey_vk:*")
+        if b":wake:" not in n and not n.endswith(b":gen")
+    ]
 
 
 def gets(fake: FakePortkey) -> int:
@@ -50,14 +56,14 @@ def gets(fake: FakePortkey) -> int:
 
 @asynccontextmanager
 async def process(
-    fake: FakePortkey, server: RedisServer, **cache: float
+    fake: FakePortkey, server: RedisServer, base_url: str | None = None, **cache: float
 ) -> AsyncIterator[AsyncPortkey]:
     """A client with its own cache and backend: one process of the fleet."""
     backend = RedisBackend(server.url, timeout=1.0)
     try:
         async with AsyncPortkey(
             api_key=fake.api_key,
-            base_url=fake.base_url,
+            base_url=base_url or fake.base_url,
             cache=Cache(ttl=cache.pop("ttl", 600), backend=backend, **cache),
             max_retries=0,
         ) as client:
@@ -285,3 +291,64 @@ def test_the_sync_invalidate_and_clear_reach_the_shared_tier(
         thread.start()
         thread.join()
     _portal.run(backend.aclose)
+
+
+@asynccontextmanager
+async def slow_reads(fake: FakePortkey, hold: list[float]) -> AsyncIterator[str]:
+    """A proxy to ``fake`` that reads a GET's answer at once but hands it back ``hold.pop()``
+    seconds later: an answer that predates whatever is written meanwhile."""
+    origin = fake.base_url.rsplit("/v1", 1)[0]
+
+    async def forward(request: web.Request) -> web.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in {"host"}}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method, origin + request.path_qs, headers=headers, data=await request.read()
+            ) as answer,
+        ):
+            body = await answer.read()
+            status, kind = answer.status, answer.headers.get("Content-Type", "application/json")
+        if request.method == "GET" and hold:
+            await asyncio.sleep(hold.pop())
+        return web.Response(status=status, body=body, headers={"Content-Type": kind})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        await runner.cleanup()
+
+
+def test_an_answer_older_than_a_write_is_not_stored_after_it(
+    flushed: RedisServer, fake: FakePortkey
+) -> None:
+    fake.add_virtual_key("other", name="Other")
+
+    async def main() -> None:
+        hold: list[float] = []
+        async with slow_reads(fake, hold) as url:
+            async with (
+                process(fake, flushed, url) as one,
+                process(fake, flushed, url) as two,
+                process(fake, flushed, url) as three,
+            ):
+                await two.virtual_keys.retrieve(slug="other")
+                await listening(two, fake)
+                hold.append(0.5)
+                # Two asks for "prod" and gets its answer as it is now, but only 0.5 s later.
+                reading = asyncio.ensure_future(two.virtual_keys.retrieve(slug="prod"))
+                await asyncio.sleep(0.2)
+                await one.virtual_keys.update(slug="prod", name="Renamed")
+                assert (await reading).name == "Prod"  # what its caller asked before the write
+                # Neither Redis nor two's memory keeps that older answer.
+                assert (await three.virtual_keys.retrieve(slug="prod")).name == "Renamed"
+                assert (await two.virtual_keys.retrieve(slug="prod")).name == "Renamed"
+
+    asyncio.run(main())
