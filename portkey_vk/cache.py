@@ -89,6 +89,8 @@ _DEAF_AFTER: Final = 3.0
 _RELISTEN_FIRST: Final = 0.1
 _RELISTEN_MAX: Final = 2.0
 _GROUP_RE: Final = re.compile(rb"[0-9a-f]{32}")
+# Connections a backend opened from a URL keeps to Redis per event loop's worth of work.
+_MAX_CONNECTIONS: Final = 64
 # How long a group's write count lives: longer than any read that could be in flight.
 _GEN_MS: Final = 3_600_000
 _PREFIX_RE: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -243,12 +245,18 @@ class RedisBackend(CacheBackend):
             )
         self._cluster = False
         self._client: Any
+        self._pool: Any = None
         if isinstance(url_or_client, str):
             scheme = urllib.parse.urlsplit(url_or_client).scheme
             if scheme not in {"redis", "rediss", "unix"}:
                 raise ValueError("the URL must be redis://, rediss:// or unix://")
             self._where = _redact_url(url_or_client)
-            self._client = aioredis.Redis.from_url(url_or_client)
+            # A burst of misses waits for one of the pool's connections (within ``timeout``)
+            # rather than failing past redis-py's default of 100 (MaxConnectionsError).
+            self._pool = aioredis.BlockingConnectionPool.from_url(
+                url_or_client, max_connections=_MAX_CONNECTIONS, timeout=None
+            )
+            self._client = aioredis.Redis(connection_pool=self._pool)
             self._owned = True
         elif isinstance(url_or_client, aioredis.Redis | redis.asyncio.cluster.RedisCluster):
             self._cluster = isinstance(url_or_client, redis.asyncio.cluster.RedisCluster)
@@ -514,6 +522,7 @@ class RedisBackend(CacheBackend):
                 loop.call_soon_threadsafe(listener.task.cancel)
         if self._owned:
             await self._client.aclose()
+            await self._pool.disconnect()
 
     # -- failures ------------------------------------------------------------------------------
 

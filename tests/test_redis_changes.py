@@ -352,3 +352,25 @@ def test_an_answer_older_than_a_write_is_not_stored_after_it(
                 assert (await two.virtual_keys.retrieve(slug="prod")).name == "Renamed"
 
     asyncio.run(main())
+
+
+def test_a_burst_of_misses_past_the_pool_waits_for_connections_instead_of_failing(
+    flushed: RedisServer, fake: FakePortkey
+) -> None:
+    slugs = [f"k{n}" for n in range(200)]
+    for slug in slugs:
+        fake.add_virtual_key(slug, name=slug)
+    fake.delay_next(0.02, times=len(slugs))
+
+    async def main() -> None:
+        async with process(fake, flushed) as one:
+            got = await asyncio.gather(*(one.virtual_keys.retrieve(slug=s) for s in slugs))
+            assert [vk.name for vk in got] == slugs
+            assert cache_of(one).stats.backend_errors == 0
+        async with process(fake, flushed) as two:
+            await asyncio.gather(*(two.virtual_keys.retrieve(slug=s) for s in slugs))
+            assert cache_of(two).stats.backend_hits == len(slugs)
+            assert cache_of(two).stats.backend_errors == 0
+        assert gets(fake) == len(slugs)
+
+    asyncio.run(main())
