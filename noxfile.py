@@ -172,7 +172,9 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The benchmark suite against raw aiohttp and portkey-ai (`-- --quick` for a smoke run)."""
     _install(session, "bench")
-    session.run("python", "benchmarks/run.py", *session.posargs)
+    # The fleet row runs a shared cache on a real redis-server, found as the tests find theirs.
+    session.install(".[redis]")
+    session.run("python", "benchmarks/run.py", *session.posargs, env=_redis_server(session))
 
 
 @nox.session(python=RELEASE_PYTHON)

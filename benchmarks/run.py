@@ -11,6 +11,10 @@ bodies and real-looking ones (non-ASCII names, notes with newlines, ``&`` and ``
 and a 100-key page (``benchmarks/scrub.py``; ``--skip-scrub``, ``--old-scrub PATH`` to time
 another ``_scrub.py`` beside this one).
 
+And the fleet row (``benchmarks/fleet.py``; ``--skip-fleet``): 8 processes sharing a cache on a
+real redis-server, against a control plane that adds 20 ms: control-plane requests per 10,000
+reads, a shared hit against an uncached call, and the in-process hit path with a backend.
+
 Every client reads the same virtual key from the same local server (``benchmarks/server.py``, a
 separate process that answers from a pre-rendered response and reports its own CPU). The clients
 are interleaved in rounds, in a rotating order, so that noise from a shared machine falls on all
@@ -649,7 +653,7 @@ def _median_rate(results: dict[str, Any], key: str) -> float | None:
 
 
 def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The targets of issues 6, 10 and 12, judged on this run's ratios and figures."""
+    """The targets of issues 6, 10, 12 and 18, judged on this run's ratios and figures."""
     targets: list[dict[str, Any]] = []
 
     def add(name: str, value: float | None, ok: Callable[[float], bool], goal: str) -> None:
@@ -733,6 +737,27 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 lambda v: v <= LIST_TARGET_S,
                 f"<= {LIST_TARGET_S:.1f} s",
             )
+    fleet = results.get("fleet")
+    if fleet is not None:
+        measured = "skipped" not in fleet
+        add(
+            "fleet: control-plane requests per 10,000 reads of 10 keys within a ttl (issue 18)",
+            fleet["requests_per_10k_reads"] if measured else None,
+            lambda v: v <= 10,
+            "<= 10 (one per key per ttl)",
+        )
+        add(
+            "fleet: uncached call (+20 ms) / shared hit (issue 18)",
+            fleet["shared_hit_ratio"] if measured else None,
+            lambda v: v >= 10.0,
+            ">= 10x",
+        )
+        add(
+            "fleet: uncached call / in-process hit with a backend (issue 18)",
+            fleet["in_process_hit_ratio"] if measured else None,
+            lambda v: v >= 20.0,
+            ">= 20x",
+        )
     official = _median_rate(results, "official_async_conc")
     mine_conc = _median_rate(results, "pvk_async_conc")
     if official and mine_conc:
@@ -850,7 +875,15 @@ def render(results: dict[str, Any]) -> str:
 
         lines += ["", "Secret scrub vs JSON decode, per answer (fastest of 7 batches):", ""]
         lines += render_scrub(results["scrub"])
-    lines += ["", "| target (issues 6, 10, 12) | goal | this run | met |", "|---|---|---:|---|"]
+    if results.get("fleet"):
+        from fleet import render_fleet
+
+        lines += ["", *render_fleet(results["fleet"])]
+    lines += [
+        "",
+        "| target (issues 6, 10, 12, 18) | goal | this run | met |",
+        "|---|---|---:|---|",
+    ]
     for target in results["targets"]:
         value = "n/a" if target["value"] is None else f"{target['value']:.2f}"
         met = {True: "yes", False: "NO", None: "not measured"}[target["met"]]
@@ -930,6 +963,9 @@ def main(argv: list[str] | None = None) -> int:
         "--skip-scrub", action="store_true", help="no scrub vs decode table (issue 16)"
     )
     parser.add_argument(
+        "--skip-fleet", action="store_true", help="no fleet row (issue 18; needs a redis-server)"
+    )
+    parser.add_argument(
         "--old-scrub",
         type=Path,
         default=None,
@@ -992,6 +1028,11 @@ def main(argv: list[str] | None = None) -> int:
         from scrub import measure_scrub
 
         results["scrub"] = measure_scrub(0.05 if args.quick else 0.3, args.old_scrub)
+    if not args.skip_fleet:
+        print("fleet: 8 processes, one Redis, +20 ms control plane", flush=True)
+        from fleet import measure_fleet
+
+        results["fleet"] = measure_fleet(args.quick)
     meta["loadavg_end"] = _loadavg()
     results["targets"] = check_targets(results)
     table = render(results)

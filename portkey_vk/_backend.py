@@ -9,8 +9,8 @@ from __future__ import annotations
 import abc
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final, Literal
 
 import attrs
 
@@ -20,8 +20,17 @@ __all__ = [
     "BackendScope",
     "BackendStats",
     "CacheBackend",
+    "Change",
+    "OnChange",
     "StoredAnswer",
 ]
+
+Change = Literal["groups", "all", "lost"]
+"""What a listener heard: ``"groups"`` changed (their hashed names follow), ``"all"`` of a scope
+was cleared, or the listener was ``"lost"`` (it may have missed changes until it hears again)."""
+
+OnChange = Callable[["BackendScope", Change, "tuple[str, ...]"], None]
+"""What :meth:`CacheBackend.listen` calls, on the event loop that listens."""
 
 _SALT: Final = b"portkey_vk cache v1"
 
@@ -135,8 +144,22 @@ class CacheBackend(abc.ABC):
         """The entry at ``key``, if present and authentic."""
 
     @abc.abstractmethod
-    async def set(self, key: BackendKey, answer: StoredAnswer, ttl: float) -> None:
-        """Store ``answer`` at ``key``, kept by the store for ``ttl`` seconds at most."""
+    async def set(
+        self, key: BackendKey, answer: StoredAnswer, ttl: float, *, generation: str | None = None
+    ) -> None:
+        """Store ``answer`` at ``key``, kept by the store for ``ttl`` seconds at most.
+
+        With ``generation`` (from :meth:`generation`, read before the answer was asked for):
+        only if no :meth:`delete` of its group came in between, so that an answer that predates
+        a write is never stored after the write dropped the group.
+        """
+
+    async def generation(self, key: BackendKey) -> str | None:
+        """The count of :meth:`delete` calls on ``key``'s group, as :meth:`set` checks it.
+
+        ``None`` (the default): the store does not count, and :meth:`set` stores always.
+        """
+        return None
 
     @abc.abstractmethod
     async def delete(self, scope: BackendScope, groups: Iterable[str]) -> None:
@@ -166,6 +189,23 @@ class CacheBackend(abc.ABC):
     @abc.abstractmethod
     def stats(self) -> BackendStats:
         """The counters so far."""
+
+    async def publish(self, scope: BackendScope, groups: Sequence[str] | None) -> None:  # noqa: B027
+        """Tell every process listening on ``scope`` that ``groups`` changed (``None``: all).
+
+        Optional: a store without messages does nothing here, and its caches bound how long
+        they keep their own copies (see :meth:`listen`).
+        """
+
+    def listen(self, scope: BackendScope, on_change: OnChange) -> int | None:
+        """Make sure this event loop hears changes to ``scope``; call ``on_change`` with them.
+
+        Called on a running event loop, often (on every shared read): cheap once listening.
+        Returns the number of the uninterrupted subscription that hears ``scope`` now, or
+        ``None`` while nothing does (not yet, or after a loss): the caller then keeps its own
+        copies only briefly. A bound method is held weakly. Never raises.
+        """
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional for a store without connections
         """Release what the backend opened (never a client the user passed in)."""

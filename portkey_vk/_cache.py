@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import functools
 import hashlib
 import hmac
+import json
 import logging
 import math
 import os
@@ -48,7 +50,14 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import attrs
 
-from portkey_vk._backend import BackendError, BackendKey, BackendScope, CacheBackend, StoredAnswer
+from portkey_vk._backend import (
+    BackendError,
+    BackendKey,
+    BackendScope,
+    CacheBackend,
+    Change,
+    StoredAnswer,
+)
 from portkey_vk._errors import (
     APIConnectionError,
     APIError,
@@ -102,6 +111,18 @@ SHARED_MARGIN: Final = 5.0
 # The fleet's flight lock lives this long unless its holder renews it (every third of it): a
 # holder that dies is taken over within about this many seconds.
 FLIGHT_LEASE: Final = 1.0
+# While a process cannot hear the fleet's writes (its listener is not subscribed yet, or lost
+# Redis), it keeps what it reads through the shared tier in memory this long at most (or ``ttl``
+# if shorter): a write elsewhere reaches it within this bound instead of at once.
+UNHEARD_TTL: Final = 1.0
+# The content type of a remembered 404 in the shared tier (the error's scrubbed fields as JSON).
+_NOT_FOUND_TYPE: Final = "application/vnd.portkey-vk.not-found+json"
+# How long a sync invalidate()/clear() waits for the shared tier's part on another thread's loop.
+_SYNC_WAIT: Final = 5.0
+# The top-level paths of the cached reads: invalidate(slug) without ``resource`` drops the slug's
+# shared entries under each (a process may hold none of them in memory). A new resource whose
+# ``retrieve`` is cached adds its path here.
+_CACHED_RESOURCES: Final = ("virtual-keys", "providers", "integrations")
 # Statuses that say the cached answer must not be served any longer.
 _DROP_ERRORS: Final = (AuthenticationError, PermissionDeniedError, NotFoundError)
 
@@ -198,14 +219,27 @@ class _Flight:
 
 
 class _Shared:
-    """What a read through the shared tier hands to ``_fly``: a value, its age, whether stale."""
+    """What a read through the shared tier hands to ``_fly``.
 
-    __slots__ = ("age", "stale", "value")
+    A value (or a remembered 404 in ``error``), its age, whether it is stale, and ``cap``: the
+    most seconds this process may keep it (short while it cannot hear the fleet's writes).
+    """
 
-    def __init__(self, value: Any, age: float, *, stale: bool = False) -> None:
+    __slots__ = ("age", "cap", "error", "stale", "value")
+
+    def __init__(
+        self,
+        value: Any,
+        age: float,
+        *,
+        stale: bool = False,
+        error: NotFoundError | None = None,
+    ) -> None:
         self.value = value
         self.age = age
         self.stale = stale
+        self.error = error
+        self.cap = math.inf
 
 
 class Miss:
@@ -363,13 +397,16 @@ class Cache:
         "_entries",
         "_evictions",
         "_flights",
+        "_groups",
         "_hits",
+        "_home",
         "_lock",
         "_max_entries",
         "_misses",
         "_negative_ttl",
         "_stale_if_error",
         "_stale_served",
+        "_tasks",
         "_ttl",
     )
 
@@ -399,6 +436,13 @@ class Cache:
         self._backend = backend
         self._backend_hits = 0
         self._backend_scopes: dict[Scope, BackendScope] = {}
+        # A shared group's hashed name -> the scope and path prefix it stands for: what a change
+        # heard from the fleet (hashed names only) drops here.
+        self._groups: dict[str, tuple[Scope, Path]] = {}
+        # The last event loop that read through the shared tier: where a sync invalidate() or
+        # clear() called from a thread without a loop sends the shared tier's part.
+        self._home: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._lock = threading.Lock()
         self._entries: collections.OrderedDict[Key, _Entry] = collections.OrderedDict()
         # Every prefix of an entry's path -> the keys below it, so that a write or invalidate()
@@ -459,20 +503,63 @@ class Cache:
         ``resource`` narrows it to one resource (its path, e.g. ``"virtual-keys"``); what lies
         below the slug (an integration's models) goes with it. A read of the slug already in
         flight is detached: its callers get its answer, but it is not stored. Returns how many
-        entries were dropped.
+        entries were dropped in this process.
+
+        With a ``backend``, the slug's shared entries are dropped too and every process of the
+        fleet drops its copies. That part needs the event loop the backend runs on: called on
+        a running loop, it is scheduled there and this returns at once; called from a thread
+        without one (a sync client's caller), it runs on the loop of this cache's last shared
+        read (a sync client's) and this waits for it (5 s at most); if this process never read
+        through the shared tier, only this process's entries are dropped. :meth:`ainvalidate`
+        awaits it instead.
         """
+        dropped, resources = self._invalidate_here(slug, resource)
+        if self._backend is not None:
+            self._in_background(functools.partial(self._invalidate_fleet, slug, resources))
+        return dropped
+
+    async def ainvalidate(self, slug: str, *, resource: str | None = None) -> int:
+        """:meth:`invalidate`, and the shared tier's part awaited (with a ``backend``).
+
+        The slug's shared entries are dropped and every process of the fleet is told to drop
+        its own copies, before this returns. Returns how many entries this process dropped.
+        """
+        dropped, resources = self._invalidate_here(slug, resource)
+        if self._backend is not None:
+            await self._invalidate_fleet(slug, resources)
+        return dropped
+
+    def _invalidate_here(self, slug: str, resource: str | None) -> tuple[int, list[str]]:
         if not isinstance(slug, str):
             raise TypeError(f"slug must be a str, got {type(slug).__name__}")
+        if resource is not None and not isinstance(resource, str):
+            raise TypeError(f"resource must be a str or None, got {type(resource).__name__}")
         with self._lock:
             if resource is not None:
                 resources = [resource]
             else:
                 resources = [prefix[0] for prefix in self._by_prefix if len(prefix) == 1]
                 resources += [f.key[0][0] for f in self._flights.values() if f.key[0]]
-            return self._invalidate_below([(name, slug) for name in dict.fromkeys(resources)])
+            names = list(dict.fromkeys(resources))
+            return self._invalidate_below([(name, slug) for name in names]), names
 
     def clear(self) -> None:
-        """Drop every entry and detach every read in flight; the counters are kept."""
+        """Drop every entry and detach every read in flight; the counters are kept.
+
+        With a ``backend``, also every shared entry under its prefix, and every process of the
+        fleet drops its copies (see :meth:`invalidate` for when that part happens).
+        """
+        self._clear_here()
+        if self._backend is not None:
+            self._in_background(self._clear_fleet)
+
+    async def aclear(self) -> None:
+        """:meth:`clear`, and the shared tier's part awaited (with a ``backend``)."""
+        self._clear_here()
+        if self._backend is not None:
+            await self._clear_fleet()
+
+    def _clear_here(self) -> None:
         with self._lock:
             self._entries.clear()
             self._by_prefix.clear()
@@ -497,6 +584,95 @@ class Cache:
         )
 
     # -- the shared tier -----------------------------------------------------------------------
+
+    def _in_background(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run the shared part of a sync ``invalidate``/``clear`` (see :meth:`invalidate`)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            task = loop.create_task(work())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        home = None if self._home is None else self._home()
+        if home is None or home.is_closed() or not home.is_running():
+            return
+        future = asyncio.run_coroutine_threadsafe(work(), home)
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            future.result(_SYNC_WAIT)
+
+    async def _invalidate_fleet(self, slug: str, resources: list[str]) -> None:
+        """Drop ``slug``'s shared groups for every API key this cache knows, and tell the fleet."""
+        backend = self._backend
+        assert backend is not None
+        with self._lock:
+            scopes = list(self._backend_scopes.values())
+            seen = {path[0] for _, path in self._groups.values() if path}
+        names = list(dict.fromkeys([*resources, *sorted(seen), *_CACHED_RESOURCES]))
+        for bscope in dict.fromkeys(scopes):
+            groups = [bscope.group((name, slug)) for name in names]
+            with contextlib.suppress(BackendError):
+                await backend.delete(bscope, groups)
+            with contextlib.suppress(BackendError):
+                await backend.publish(bscope, groups)
+
+    async def _clear_fleet(self) -> None:
+        """Drop the backend's prefix, and tell the fleet (every API key this cache knows)."""
+        backend = self._backend
+        assert backend is not None
+        with contextlib.suppress(BackendError):
+            await backend.clear()
+        with self._lock:
+            scopes = list(self._backend_scopes.values())
+        for bscope in dict.fromkeys(scopes):
+            with contextlib.suppress(BackendError):
+                await backend.publish(bscope, None)
+
+    def _heard(self, bscope: BackendScope, change: Change, groups: tuple[str, ...]) -> None:
+        """What the backend's listener heard from the fleet, on its event loop."""
+        with self._lock:
+            scopes = {s for s, b in self._backend_scopes.items() if b == bscope}
+            if not scopes:
+                return
+            if change == "lost":
+                # We may miss writes until we hear again: keep what we hold only briefly.
+                bound = self._clock() + min(self._ttl, UNHEARD_TTL)
+                for key, entry in self._entries.items():
+                    if key[2] in scopes and entry.expires > bound:
+                        entry.expires = bound
+                return
+            targets: set[tuple[Scope, Path]] | None = None
+            if change == "groups":
+                targets = {self._groups[g] for g in groups if g in self._groups}
+                targets = {t for t in targets if t[0] in scopes}
+                if not targets:
+                    return
+
+            def doomed(key: Key) -> bool:
+                return key[2] in scopes and (targets is None or (key[2], key[0][:2]) in targets)
+
+            if targets is None:
+                keys = [k for k in self._entries if k[2] in scopes]
+            else:
+                keys = [k for _, p in targets for k in self._by_prefix.get(p, ()) if doomed(k)]
+            for key in set(keys):
+                self._drop(key)
+            for slot, flight in list(self._flights.items()):
+                if doomed(flight.key):
+                    flight.detached = True
+                    del self._flights[slot]
+
+    def _remember_group(self, group: str, key: Key) -> None:
+        with self._lock:
+            groups = self._groups
+            groups[group] = (key[2], key[0][:2])
+            if len(groups) > 2 * self._max_entries + 64:
+                # Keep the groups of what is held or in flight; the others hear nothing useful.
+                live = {(k[2], k[0][:2]) for k in self._entries}
+                live.update((f.key[2], f.key[0][:2]) for f in self._flights.values())
+                self._groups = {g: where for g, where in groups.items() if where in live}
 
     def _scope_of(self, config: ClientConfig) -> Scope:
         """:func:`scope_of` ``config``, remembering its shared-tier scope when there is a backend.
@@ -538,13 +714,38 @@ class Cache:
         request: Callable[[RequestOptions[Any]], Coroutine[Any, Any, Any]],
         timeout: float,
     ) -> _Shared:
+        """:meth:`_shared_answer`, kept in memory briefly unless the fleet's writes are heard.
+
+        Heard throughout: subscribed before the read began, and still (the same subscription)
+        when it ends. A write elsewhere then either lands before our read (we read its result)
+        or is heard after it (and drops what we stored, or detaches our flight).
+        """
+        backend = self._backend
+        assert backend is not None
+        bscope = self._backend_scopes[key[2]]
+        bkey = bscope.key(key[0], key[1])
+        self._remember_group(bkey.group, key)
+        self._home = weakref.ref(asyncio.get_running_loop())
+        heard = backend.listen(bscope, self._heard)
+        shared = await self._shared_answer(bkey, key, options, request, timeout)
+        if heard is None or backend.listen(bscope, self._heard) != heard:
+            shared.cap = min(self._ttl, UNHEARD_TTL)
+        return shared
+
+    async def _shared_answer(
+        self,
+        bkey: BackendKey,
+        key: Key,
+        options: RequestOptions[Any],
+        request: Callable[[RequestOptions[Any]], Coroutine[Any, Any, Any]],
+        timeout: float,
+    ) -> _Shared:
         """The fleet's single flight: a fresh shared entry, or the flight's answer, or our own.
 
         Any failure of the store sends this read straight to the control plane.
         """
         backend = self._backend
         assert backend is not None
-        bkey = self._backend_scopes[key[2]].key(key[0], key[1])
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -560,7 +761,10 @@ class Cache:
                         hit, stale = await self._shared_hit(bkey, key, options)
                         if hit is not None:
                             return hit
-                        return await self._fly_shared(bkey, options, request, stale)
+                        # Read before asking: a write that lands meanwhile bumps it, and then
+                        # our (older) answer is not stored over the write's drop.
+                        generation = await backend.generation(bkey)
+                        return await self._fly_shared(bkey, options, request, stale, generation)
                     finally:
                         renew.cancel()
                         with contextlib.suppress(BackendError):
@@ -580,9 +784,18 @@ class Cache:
         """A fresh shared answer, or ``None`` and the stale one worth keeping for an outage."""
         assert self._backend is not None
         stored = await self._backend.get(bkey)
-        if stored is None or stored.status != 200:
+        if stored is None:
             return None, None
         age = max(0.0, time.time() - stored.stored_at)
+        if stored.status == 404 and stored.content_type == _NOT_FOUND_TYPE:
+            error = _stored_not_found(stored) if age < self._negative_ttl else None
+            if error is None:
+                return None, None
+            with self._lock:
+                self._backend_hits += 1
+            return _Shared(None, age, error=error), None
+        if stored.status != 200:
+            return None, None
         if age < self._ttl:
             value = _parse_stored(options, key, stored)
             if value is not _UNPARSED:
@@ -599,6 +812,7 @@ class Cache:
         options: RequestOptions[Any],
         request: Callable[[RequestOptions[Any]], Coroutine[Any, Any, Any]],
         stale: tuple[StoredAnswer, float] | None,
+        generation: str | None,
     ) -> _Shared:
         """The fleet's flight is ours: ask the control plane, share the wire answer."""
         backend = self._backend
@@ -616,6 +830,18 @@ class Cache:
             if isinstance(exc, _DROP_ERRORS):
                 with contextlib.suppress(BackendError):
                     await backend.delete(bkey.scope, [bkey.group])
+                if isinstance(exc, NotFoundError) and self._negative_ttl > 0:
+                    # Remembered fleet-wide too: one request per missing slug per negative_ttl.
+                    # Our own drop just counted as a write: the count to check is the new one.
+                    with contextlib.suppress(BackendError):
+                        generation = await backend.generation(bkey)
+                        await backend.set(
+                            bkey,
+                            _not_found_answer(exc),
+                            self._negative_ttl + SHARED_MARGIN,
+                            generation=generation,
+                        )
+                    return _Shared(None, 0.0, error=exc)
             elif stale is not None and _stale_worthy(exc):
                 value = _parse_stored(options, None, stale[0])
                 if value is not _UNPARSED:
@@ -627,7 +853,12 @@ class Cache:
                 raw.status, raw.body, raw.headers.get("Content-Type", ""), time.time()
             )
             with contextlib.suppress(BackendError):
-                await backend.set(bkey, answer, self._ttl + self._stale_if_error + SHARED_MARGIN)
+                await backend.set(
+                    bkey,
+                    answer,
+                    self._ttl + self._stale_if_error + SHARED_MARGIN,
+                    generation=generation,
+                )
         return _Shared(value, 0.0)
 
     async def _invalidate_shared(
@@ -644,8 +875,12 @@ class Cache:
             paths.append((*options.path, slug))
         groups = [bscope.group(p) for p in paths]
         groups += [bscope.group(p[:-1]) for p in paths if len(p) > 1]
+        groups = list(dict.fromkeys(groups))
         with contextlib.suppress(BackendError):
             await backend.delete(bscope, groups)
+        # Then the fleet drops its copies: a process that reads again now finds the group gone.
+        with contextlib.suppress(BackendError):
+            await backend.publish(bscope, groups)
 
     # -- the read path (AsyncAPIResource._cached_get) ------------------------------------------
 
@@ -801,15 +1036,19 @@ class Cache:
             raise
         now = self._clock()
         age = 0.0
+        life = self._ttl
         if type(value) is _Shared:
+            if value.error is not None:
+                until = now + min(self._negative_ttl - value.age, value.cap)
+                self._land(slot, flight, _Entry(None, value.error, until, until), drop=True)
+                raise value.error
             if value.stale:
                 self._land(slot, flight, None)
                 return value.value, True
             age = value.age
+            life = min(self._ttl - age, value.cap)
             value = value.value
-        entry = _Entry(
-            value, None, now + self._ttl - age, now + self._ttl + self._stale_if_error - age
-        )
+        entry = _Entry(value, None, now + life, now + self._ttl + self._stale_if_error - age)
         self._land(slot, flight, entry)
         return value, False
 
@@ -967,6 +1206,49 @@ def _parse_stored(options: RequestOptions[Any], key: Key | None, stored: StoredA
         return options.parser(raw)
     except APIError:
         return _UNPARSED
+
+
+def _not_found_answer(exc: NotFoundError) -> StoredAnswer:
+    """A 404 as the shared tier keeps it: the error's fields (already scrubbed), as JSON."""
+    body = json.dumps(
+        {
+            "message": exc.message,
+            "error_code": exc.error_code,
+            "body": exc.body,
+            "headers": dict(exc.headers),
+            "request_id": exc.request_id,
+            "url": exc.url,
+        },
+        default=str,
+    ).encode()
+    return StoredAnswer(404, body, _NOT_FOUND_TYPE, time.time())
+
+
+def _stored_not_found(stored: StoredAnswer) -> NotFoundError | None:
+    """The :class:`NotFoundError` a shared entry remembers, or ``None`` if it is not one."""
+    try:
+        data = json.loads(stored.body)
+        message, code, headers = data["message"], data["error_code"], data["headers"]
+        request_id, url = data["request_id"], data["url"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if (
+        not isinstance(message, str)
+        or not isinstance(headers, dict)
+        or not all(isinstance(v, str) for v in headers.values())
+        or not all(isinstance(v, str | None) for v in (code, request_id, url))
+    ):
+        return None
+    return NotFoundError(
+        message,
+        status_code=404,
+        error_code=code,
+        body=data.get("body"),
+        headers=headers,
+        request_id=request_id,
+        method="GET",
+        url=url,
+    )
 
 
 def _stale_by(path: Path, written: list[Path], *, parents: bool) -> bool:

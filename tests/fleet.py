@@ -1,8 +1,10 @@
 """A fleet of real processes sharing one Redis: each runs an AsyncPortkey with a shared cache.
 
 The test process owns the FakePortkey (it records every request that reaches the "control plane")
-and the redis-server; :func:`start_fleet` spawns workers (``python -m tests.fleet SPEC``), each of
-which waits for a common start time, reads, and prints one JSON line of results.
+and the redis-server. :class:`Fleet` starts its workers once (``python -m tests.fleet --serve``)
+and hands them orders, one JSON line each on stdin; :func:`start_fleet` spawns one-off workers
+(``python -m tests.fleet SPEC``) for a test that kills one. Each order: wait for a common start,
+read, answer one JSON line of results.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import asyncio
 import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,6 +89,100 @@ def start_fleet(specs: Sequence[dict[str, Any]]) -> list[subprocess.Popen[str]]:
     ]
 
 
+class Fleet:
+    """``size`` worker processes started once, each serving one order at a time."""
+
+    def __init__(self, size: int) -> None:
+        env = {**os.environ, "PYTHONPATH": ROOT}
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.fleet", "--serve"],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(size)
+        ]
+        self._lines: list[queue.Queue[str]] = []
+        self._errors: list[list[str]] = []
+        self._threads: list[threading.Thread] = []
+        for proc in self.procs:
+            lines: queue.Queue[str] = queue.Queue()
+            errors: list[str] = []
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            for stream, put in ((proc.stdout, lines.put), (proc.stderr, errors.append)):
+                thread = threading.Thread(target=_drain, args=(stream, put), daemon=True)
+                thread.start()
+                self._threads.append(thread)
+            self._lines.append(lines)
+            self._errors.append(errors)
+
+    def send(self, specs: Sequence[dict[str, Any]], first: int = 0) -> Orders:
+        """Hand ``specs`` to workers ``first``, ``first + 1``...; their results come later."""
+        chosen = list(range(first, first + len(specs)))
+        for index, s in zip(chosen, specs, strict=True):
+            stdin = self.procs[index].stdin
+            assert stdin is not None
+            stdin.write(json.dumps(s) + "\n")
+            stdin.flush()
+        return Orders(self, chosen)
+
+    def run(self, specs: Sequence[dict[str, Any]], timeout: float = 60.0) -> list[dict[str, Any]]:
+        """:meth:`send`, then the results."""
+        return self.send(specs).results(timeout)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for thread in self._threads:
+            thread.join(5)
+        for proc in self.procs:
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+class Orders:
+    """Orders handed to some of a :class:`Fleet`'s workers."""
+
+    def __init__(self, fleet: Fleet, workers: list[int]) -> None:
+        self.fleet = fleet
+        self.workers = workers
+
+    def results(self, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Each worker's result; a worker that failed (or fell silent) fails the test."""
+        out = []
+        deadline = time.monotonic() + timeout
+        for index in self.workers:
+            proc = self.fleet.procs[index]
+            try:
+                line = self.fleet._lines[index].get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(
+                    f"worker {index} gave no result: {''.join(self.fleet._errors[index])[-3000:]}"
+                ) from None
+            result = json.loads(line)
+            assert "error" not in result, (result["error"], proc.poll())
+            out.append(result)
+        return out
+
+
+def _drain(stream: Any, put: Any) -> None:
+    for line in stream:
+        put(line)
+
+
 def go(barrier: str, workers: int, timeout: float = 60.0) -> float:
     """Once ``workers`` are ready at ``barrier``, start them all; returns when (``time.time``)."""
     deadline = time.monotonic() + timeout
@@ -139,6 +237,7 @@ async def _work(s: dict[str, Any]) -> dict[str, Any]:
         began = time.time()
         if s["write"] is not None:
             await client.virtual_keys.update(slug=s["write"], name=f"renamed-{os.getpid()}")
+        wrote = time.time()
         if s["duration"]:
             end = time.monotonic() + s["duration"]
             while time.monotonic() < end:
@@ -154,6 +253,7 @@ async def _work(s: dict[str, Any]) -> dict[str, Any]:
     return {
         "pid": os.getpid(),
         "began": began,
+        "wrote": wrote,
         "failed": failed,
         "seen": seen,
         "stats": {
@@ -173,7 +273,20 @@ def backend_probe() -> BackendKey:
     return BackendScope.derive("probe", "probe").key(("probe",))
 
 
+def _serve() -> None:
+    """Serve orders from stdin, one JSON line each, until it closes."""
+    for line in sys.stdin:
+        try:
+            result = asyncio.run(_work(json.loads(line)))
+        except Exception as exc:
+            result = {"error": f"worker failed: {type(exc).__name__}: {exc}"}
+        print(json.dumps(result), flush=True)
+
+
 def _main() -> None:
+    if sys.argv[1] == "--serve":
+        _serve()
+        return
     orders = json.loads(sys.argv[1])
     try:
         result = asyncio.run(_work(orders))
