@@ -45,7 +45,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import attrs
@@ -119,10 +119,6 @@ UNHEARD_TTL: Final = 1.0
 _NOT_FOUND_TYPE: Final = "application/vnd.portkey-vk.not-found+json"
 # How long a sync invalidate()/clear() waits for the shared tier's part on another thread's loop.
 _SYNC_WAIT: Final = 5.0
-# The top-level paths of the cached reads: invalidate(slug) without ``resource`` drops the slug's
-# shared entries under each (a process may hold none of them in memory). A new resource whose
-# ``retrieve`` is cached adds its path here.
-_CACHED_RESOURCES: Final = ("virtual-keys", "providers", "integrations")
 # Statuses that say the cached answer must not be served any longer.
 _DROP_ERRORS: Final = (AuthenticationError, PermissionDeniedError, NotFoundError)
 
@@ -404,6 +400,7 @@ class Cache:
         "_max_entries",
         "_misses",
         "_negative_ttl",
+        "_resource_paths",
         "_stale_if_error",
         "_stale_served",
         "_tasks",
@@ -434,6 +431,10 @@ class Cache:
         if backend is not None and not isinstance(backend, CacheBackend):
             raise TypeError(f"backend must be a CacheBackend, got {type(backend).__name__}")
         self._backend = backend
+        # The top-level paths of the clients' cached reads, told by each client that uses this
+        # cache: invalidate(slug) without a resource drops the slug's shared entries under each
+        # (this process may hold none of them in memory).
+        self._resource_paths: set[str] = set()
         self._backend_hits = 0
         self._backend_scopes: dict[Scope, BackendScope] = {}
         # A shared group's hashed name -> the scope and path prefix it stands for: what a change
@@ -567,6 +568,11 @@ class Cache:
                 flight.detached = True
             self._flights.clear()
 
+    def _learn_resources(self, paths: Iterable[str | None]) -> None:
+        """Remember the resources a client reads through this cache (see ``invalidate``)."""
+        with self._lock:
+            self._resource_paths.update(path for path in paths if path)
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -610,7 +616,7 @@ class Cache:
         with self._lock:
             scopes = list(self._backend_scopes.values())
             seen = {path[0] for _, path in self._groups.values() if path}
-        names = list(dict.fromkeys([*resources, *sorted(seen), *_CACHED_RESOURCES]))
+        names = list(dict.fromkeys([*resources, *sorted(seen), *sorted(self._resource_paths)]))
         for bscope in dict.fromkeys(scopes):
             groups = [bscope.group((name, slug)) for name in names]
             with contextlib.suppress(BackendError):

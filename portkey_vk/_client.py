@@ -13,6 +13,7 @@ from portkey_vk._config import (
     DEFAULT_TIMEOUT,
     ClientConfig,
 )
+from portkey_vk._resource import AsyncAPIResource
 from portkey_vk._transport import AsyncTransport
 from portkey_vk._types import NOT_GIVEN, NotGiven
 from portkey_vk.resources.integrations import AsyncIntegrations
@@ -99,6 +100,10 @@ class AsyncPortkey:
         self.virtual_keys = AsyncVirtualKeys(config, transport, cache)
         self.providers = AsyncProviders(config, transport, cache)
         self.integrations = AsyncIntegrations(config, transport, cache)
+        if cache is not None:
+            cache._learn_resources(
+                attr._path for attr in vars(self).values() if isinstance(attr, AsyncAPIResource)
+            )
 
     @property
     def base_url(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypedDict, TypeVar, overload
 
 from portkey_vk._cache import bypass, key_of
 from portkey_vk._config import (
@@ -96,6 +96,11 @@ class AsyncAPIResource:
     """
 
     __slots__ = ("_cache", "_config", "_raw", "_scope", "_transport")
+
+    #: The first path segment of this resource's cached reads (``"virtual-keys"``), or ``None``.
+    #: The client tells its cache every resource's, so that ``invalidate(slug)`` without a
+    #: resource reaches the shared entries other processes hold under each of them.
+    _path: ClassVar[str | None] = None
 
     def __init__(
         self, config: ClientConfig, transport: AsyncTransport, cache: Cache | None = None

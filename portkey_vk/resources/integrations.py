@@ -333,6 +333,7 @@ class AsyncIntegrations(AsyncAPIResource):
     """
 
     __slots__ = ("models", "workspaces")
+    _path = _PATH
 
     models: AsyncIntegrationModels
     """An integration's models: list, enable or disable (``update``), delete custom ones."""

@@ -34,6 +34,7 @@ class AsyncProviders(AsyncAPIResource):
     """
 
     __slots__ = ()
+    _path = _PATH
 
     with_raw_response = raw_response_view(AsyncProvidersWithRawResponse)
 

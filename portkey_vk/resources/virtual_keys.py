@@ -35,6 +35,7 @@ class AsyncVirtualKeys(AsyncAPIResource):
     """
 
     __slots__ = ()
+    _path = _PATH
 
     with_raw_response = raw_response_view(AsyncVirtualKeysWithRawResponse)
 
