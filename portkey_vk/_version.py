@@ -1,3 +1,3 @@
 """The package version, single-sourced here for the build backend and the User-Agent."""
 
-__version__ = "0.3.0.dev0"
+__version__ = "0.3.0"
