@@ -14,13 +14,17 @@ from pathlib import Path
 
 import pytest
 
+import portkey_vk
+
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "portkey_vk"
+# The package as imported: the source tree, or the installed wheel when `nox -s release` runs
+# the sdist's tests against it (the sdist's own copy is removed then).
+PACKAGE = Path(portkey_vk.__file__).resolve().parent
 DOC = ROOT / "docs" / "architecture.md"
 
 
 def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
