@@ -283,6 +283,9 @@ class RedisBackend(CacheBackend):
         self._set_script = self._client.register_script(_SET_LUA)
         self._lock = threading.Lock()
         self._errors = self._rejected = 0
+        # Operations running now, on any loop, and whether aclose has begun: see aclose.
+        self._busy = 0
+        self._closed = False
         self._last_log = -math.inf
         self._clock: Callable[[], float] = time.monotonic
         # One listener per event loop: a redis.asyncio connection belongs to the loop it was
@@ -462,6 +465,8 @@ class RedisBackend(CacheBackend):
         block = min(timeout, WAIT_SLICE)
         if block <= 0:
             return
+        if not self._enter():
+            return
 
         async def run() -> None:
             popped = await self._client.blpop([wake], timeout=block)
@@ -480,6 +485,8 @@ class RedisBackend(CacheBackend):
             pass
         except self._failures as exc:
             self._failed(exc, "wait")
+        finally:
+            self._leave()
 
     async def publish(self, scope: BackendScope, groups: Sequence[str] | None) -> None:
         """``PUBLISH`` the hashed ``groups`` (``None``: all) on ``scope``'s channel, signed."""
@@ -495,7 +502,7 @@ class RedisBackend(CacheBackend):
         and after a loss (until the listener, which retries on its own, hears again). A cluster
         client is not listened to: its caches keep their own copies only briefly.
         """
-        if self._cluster:
+        if self._cluster or self._closed:
             return None
         try:
             loop = asyncio.get_running_loop()
@@ -507,7 +514,13 @@ class RedisBackend(CacheBackend):
         return listener.hears(self._channel(scope), scope, on_change)
 
     async def aclose(self) -> None:
-        """Stop listening; close the client this backend opened from a URL (not one passed in)."""
+        """Stop listening; close the client this backend opened from a URL (not one passed in).
+
+        Operations already running finish first (each within its timeout); any begun after this
+        call raise :class:`BackendError` at once, and open no connection.
+        """
+        with self._lock:
+            self._closed = True
         listeners, self._listeners = list(self._listeners.items()), weakref.WeakKeyDictionary()
         try:
             here = asyncio.get_running_loop()
@@ -520,6 +533,14 @@ class RedisBackend(CacheBackend):
                 await asyncio.wait({listener.task}, timeout=self._timeout + 1.0)
             elif not loop.is_closed():
                 loop.call_soon_threadsafe(listener.task.cancel)
+        # An operation still running (a flight's lease renewal that was cancelled but not
+        # awaited, a sync invalidate's background task) may be opening a connection right now:
+        # the pool's disconnect below would miss it, and it would be left open for the garbage
+        # collector to find. Each is bounded by the timeout (a wait, by one slice more), so this
+        # waits no longer than that. Polled, not awaited: they may run on other event loops.
+        deadline = time.monotonic() + WAIT_SLICE + self._timeout + 1.0
+        while self._busy and time.monotonic() < deadline:  # noqa: ASYNC110 - other loops' too
+            await asyncio.sleep(0.005)
         if self._owned:
             await self._client.aclose()
             await self._pool.disconnect()
@@ -528,11 +549,30 @@ class RedisBackend(CacheBackend):
 
     async def _call(self, op: Awaitable[_T], what: str) -> _T:
         """``op`` within the timeout; any failure of Redis becomes one :class:`BackendError`."""
+        if not self._enter():
+            close = getattr(op, "close", None)
+            if close is not None:  # never started: no "coroutine was never awaited" warning
+                close()
+            raise BackendError(f"{what}: the backend is closed")
         try:
             return await asyncio.wait_for(op, self._timeout)
         except self._failures as exc:
             self._failed(exc, what)
+        finally:
+            self._leave()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _enter(self) -> bool:
+        """Count one operation as running; ``False`` (and not counted) once closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._busy += 1
+            return True
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._busy -= 1
 
     def _failed(self, exc: BaseException, what: str) -> None:
         kind = self._count(exc, what)
@@ -680,6 +720,7 @@ def _after_fork_in_child() -> None:
     for backend in list(_BACKENDS):
         backend._listeners = weakref.WeakKeyDictionary()
         backend._lock = threading.Lock()
+        backend._busy = 0  # the parent's operations do not run here
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
