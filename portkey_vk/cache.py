@@ -526,6 +526,7 @@ class RedisBackend(CacheBackend):
             here = asyncio.get_running_loop()
         except RuntimeError:  # pragma: no cover - aclose is awaited, so on a loop
             here = None
+        elsewhere: list[asyncio.Task[None]] = []
         for loop, listener in listeners:
             if loop is here:
                 listener.task.cancel()
@@ -533,13 +534,18 @@ class RedisBackend(CacheBackend):
                 await asyncio.wait({listener.task}, timeout=self._timeout + 1.0)
             elif not loop.is_closed():
                 loop.call_soon_threadsafe(listener.task.cancel)
+                if loop.is_running():
+                    elsewhere.append(listener.task)
         # An operation still running (a flight's lease renewal that was cancelled but not
-        # awaited, a sync invalidate's background task) may be opening a connection right now:
-        # the pool's disconnect below would miss it, and it would be left open for the garbage
-        # collector to find. Each is bounded by the timeout (a wait, by one slice more), so this
-        # waits no longer than that. Polled, not awaited: they may run on other event loops.
+        # awaited, a sync invalidate's background task, a listener of another loop closing its
+        # subscription) may be opening a connection right now: the pool's disconnect below
+        # would miss it, and it would be left open for the garbage collector to find. Each is
+        # bounded by the timeout (a wait, by one slice more), so this waits no longer than
+        # that. Polled, not awaited: they may run on other event loops.
         deadline = time.monotonic() + WAIT_SLICE + self._timeout + 1.0
-        while self._busy and time.monotonic() < deadline:  # noqa: ASYNC110 - other loops' too
+        while (  # noqa: ASYNC110 - an Event belongs to one loop, these run on several
+            self._busy or not all(task.done() for task in elsewhere)
+        ) and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
         if self._owned:
             await self._client.aclose()

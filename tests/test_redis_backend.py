@@ -453,6 +453,37 @@ def test_aclose_waits_for_running_operations_so_no_connection_is_left_open(
     assert outcomes[1:] == [None] * 11
 
 
+def test_aclose_from_one_loop_waits_for_the_listener_of_another_to_close(
+    flushed: RedisServer,
+) -> None:
+    scope = BackendScope.derive(API_KEY, BASE)
+    backend = RedisBackend(flushed.url, timeout=1.0)
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+    try:
+
+        async def subscribe() -> None:
+            deadline = time.monotonic() + 5
+            while backend.listen(scope, lambda *_: None) is None:
+                assert time.monotonic() < deadline, "never subscribed"
+                await asyncio.sleep(0.01)
+
+        asyncio.run_coroutine_threadsafe(subscribe(), other).result(10)
+        (listener,) = backend._listeners.values()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            asyncio.run(backend.aclose())
+            # Closed on its own loop before the pool was: nothing for the collector to find.
+            assert listener.task.done()
+            gc.collect()
+        assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        thread.join(5)
+        other.close()
+
+
 def test_after_aclose_every_operation_is_a_backend_error_and_listening_stops(
     flushed: RedisServer,
 ) -> None:
