@@ -17,6 +17,7 @@ import pytest
 
 from portkey_vk import AsyncPortkey, Portkey, VirtualKey, _portal
 from portkey_vk.testing import FakePortkey
+from tests.spec_mock import SpecMock
 
 
 class RawResult(Protocol):
@@ -389,6 +390,21 @@ def make_client(fake: FakePortkey, surface_name: str) -> Iterator[Callable[..., 
 def client(make_client: Callable[..., Surface]) -> Surface:
     """A client of the parametrised surface with fast retries for the fake."""
     return make_client()
+
+
+@pytest.fixture
+def mock(request: pytest.FixtureRequest) -> Iterator[SpecMock]:
+    """A :class:`SpecMock` over the requesting test module's ``DOCUMENT``."""
+    with SpecMock(request.module.DOCUMENT) as server:
+        yield server
+
+
+@pytest.fixture
+def spec_client(mock: SpecMock, surface_name: str) -> Iterator[Surface]:
+    """A client of the parametrised surface pointed at ``mock``."""
+    surface = SURFACES[surface_name](api_key="pk-spec-mock", base_url=mock.base_url)
+    yield surface
+    surface.dispose()
 
 
 def unused_port() -> int:

@@ -37,6 +37,8 @@ import copy
 import json
 import re
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -213,6 +215,40 @@ class SpecMock:
         """Every problem found in any request so far."""
         with self._lock:
             return [f"{e.method} {e.path}: {p}" for e in self.exchanges for p in e.problems]
+
+    def sent(self) -> Any:
+        """The last request's JSON body, as the mock received it."""
+        with self._lock:
+            return self.exchanges[-1].body
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """A request of our own, not the SDK's: the status and JSON answer, errors included.
+
+        With an API key and a JSON content type unless ``headers`` say otherwise.
+        """
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={
+                "x-portkey-api-key": "pk",
+                "content-type": "application/json",
+                **(headers or {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, json.loads(error.read())
 
     def answered(self) -> set[str]:
         """The documented operations that received a valid request and answered 200."""

@@ -13,10 +13,7 @@ follows on purpose are pinned at the end: the strict mock refuses them, and says
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -66,24 +63,6 @@ MAPPING = SecretMapping(
 )
 
 
-@pytest.fixture
-def mock() -> Iterator[SpecMock]:
-    with SpecMock(DOCUMENT) as server:
-        yield server
-
-
-@pytest.fixture
-def spec_client(mock: SpecMock, surface_name: str) -> Iterator[Surface]:
-    surface = SURFACES[surface_name](api_key="pk-spec-mock", base_url=mock.base_url)
-    yield surface
-    surface.dispose()
-
-
-def sent(mock: SpecMock) -> Any:
-    """The last request's JSON body, as the mock received it."""
-    return mock.exchanges[-1].body
-
-
 # -- one case per documented operation --------------------------------------------------------
 
 
@@ -129,8 +108,8 @@ def vk_create(client: Surface, mock: SpecMock) -> None:
     )
     # The {success, data: {slug}} envelope of the document.
     assert ref == ResourceRef(slug="string")
-    assert sent(mock)["workspace_id"] == WORKSPACE
-    assert sent(mock)["deploymentConfig"][0]["deploymentName"] == "gpt4o"
+    assert mock.sent()["workspace_id"] == WORKSPACE
+    assert mock.sent()["deploymentConfig"][0]["deploymentName"] == "gpt4o"
 
 
 def vk_retrieve(client: Surface, mock: SpecMock) -> None:
@@ -154,7 +133,7 @@ def vk_update(client: Surface, mock: SpecMock) -> None:
         ),
     )
     assert result is None  # the document leaves the answer untyped
-    assert sent(mock)["note"] is None
+    assert mock.sent()["note"] is None
 
 
 def vk_delete(client: Surface, mock: SpecMock) -> None:
@@ -196,7 +175,7 @@ def provider_create(client: Surface, mock: SpecMock) -> None:
     )
     # The bare {id, slug} of the document.
     assert ref == ResourceRef(id="string", slug="string")
-    assert sent(mock)["rate_limits"] == {"type": "requests", "unit": "rpm", "value": 100}
+    assert mock.sent()["rate_limits"] == {"type": "requests", "unit": "rpm", "value": 100}
     assert mock.exchanges[-1].query == {}
 
 
@@ -222,7 +201,7 @@ def provider_update(client: Surface, mock: SpecMock) -> None:
     )
     assert result is None
     assert mock.exchanges[-1].query == {"workspace_id": ["ws-1"]}
-    assert sent(mock) == {
+    assert mock.sent() == {
         "name": "Prod",
         "note": "EU traffic",
         "usage_limits": None,
@@ -360,31 +339,6 @@ def _json_schema(name: str) -> Any:
 # -- the mock itself is strict, so a passing case means something ------------------------------
 
 
-def _raw(
-    mock: SpecMock,
-    method: str,
-    path: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        mock.base_url + path,
-        data=data,
-        method=method,
-        headers={
-            "x-portkey-api-key": "pk",
-            "content-type": "application/json",
-            **(headers or {}),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "problem"),
     [
@@ -419,7 +373,7 @@ def _raw(
 def test_the_mock_refuses_what_the_document_does_not_allow(
     mock: SpecMock, method: str, path: str, body: Any, status: int, problem: str
 ) -> None:
-    code, answer = _raw(mock, method, path, body)
+    code, answer = mock.send(method, path, body)
     assert code == status
     assert problem in answer["data"]["message"]
     assert mock.problems()
@@ -427,16 +381,16 @@ def test_the_mock_refuses_what_the_document_does_not_allow(
 
 def test_the_mock_wants_the_api_key_header(mock: SpecMock) -> None:
     # The documented 401 example where the operation has one.
-    assert _raw(mock, "GET", "/virtual-keys/x", headers={"x-portkey-api-key": ""}) == (
+    assert mock.send("GET", "/virtual-keys/x", headers={"x-portkey-api-key": ""}) == (
         401,
         {"success": False, "data": {"message": "Unauthorised Request"}},
     )
-    assert _raw(mock, "GET", "/providers/x", headers={"x-portkey-api-key": ""})[0] == 401
+    assert mock.send("GET", "/providers/x", headers={"x-portkey-api-key": ""})[0] == 401
 
 
 def test_the_mock_accepts_what_the_document_allows(mock: SpecMock) -> None:
-    code, answer = _raw(
-        mock, "PUT", "/providers/p?workspace_id=w", {"usage_limits": None, "extra_field": [1]}
+    code, answer = mock.send(
+        "PUT", "/providers/p?workspace_id=w", {"usage_limits": None, "extra_field": [1]}
     )
     # format: UUID in the answer's schema gives a uuid.
     assert (code, answer) == (200, {"id": "00000000-0000-4000-8000-000000000000", "slug": "string"})

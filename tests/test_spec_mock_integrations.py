@@ -11,10 +11,7 @@ What was observed about paging: the document gives ``GET /integrations/{slug}/mo
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,7 @@ from portkey_vk import (
     UsageLimits,
     WorkspaceAccess,
 )
-from tests.conftest import SURFACES, Surface
+from tests.conftest import Surface
 from tests.spec_mock import SpecMock
 
 SPEC = Path(__file__).parent / "data" / "openapi" / "admin-integrations.openapi.yaml"
@@ -38,23 +35,6 @@ DOCUMENT = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
 USAGE = UsageLimits(credit_limit=10, periodic_reset="monthly", alert_threshold=8)
 RATE = RateLimit(type="requests", unit="rpd", value=1)
 UUID = "00000000-0000-4000-8000-000000000000"
-
-
-@pytest.fixture
-def mock() -> Iterator[SpecMock]:
-    with SpecMock(DOCUMENT) as server:
-        yield server
-
-
-@pytest.fixture
-def spec_client(mock: SpecMock, surface_name: str) -> Iterator[Surface]:
-    surface = SURFACES[surface_name](api_key="pk-spec-mock", base_url=mock.base_url)
-    yield surface
-    surface.dispose()
-
-
-def sent(mock: SpecMock) -> Any:
-    return mock.exchanges[-1].body
 
 
 def integration_list(client: Surface, mock: SpecMock) -> None:
@@ -77,7 +57,7 @@ def integration_create(client: Surface, mock: SpecMock) -> None:
         )
     )
     assert ref == ResourceRef(slug="string", id=UUID)
-    assert sent(mock)["key"] == "sk-spec-secret-123456"
+    assert mock.sent()["key"] == "sk-spec-secret-123456"
 
 
 def integration_retrieve(client: Surface, mock: SpecMock) -> None:
@@ -99,7 +79,7 @@ def integration_update(client: Surface, mock: SpecMock) -> None:
         )
     )
     assert result is None
-    assert sent(mock)["pricing_adjustments"] == {"multiplier": {"default": 0.8}}
+    assert mock.sent()["pricing_adjustments"] == {"multiplier": {"default": 0.8}}
 
 
 def integration_delete(client: Surface, mock: SpecMock) -> None:
@@ -144,7 +124,7 @@ def models_update(client: Surface, mock: SpecMock) -> None:
             allow_all_models=False,
         )
     )
-    assert sent(mock)["models"][0]["slug"] == "gpt-4o"
+    assert mock.sent()["models"][0]["slug"] == "gpt-4o"
 
 
 def models_delete(client: Surface, mock: SpecMock) -> None:
@@ -181,7 +161,7 @@ def workspaces_update(client: Surface, mock: SpecMock) -> None:
             default_provider_slug="all-teams",
         )
     )
-    assert sent(mock)["workspaces"][0]["usage_limits"] == [{"credit_limit": 50, "type": "cost"}]
+    assert mock.sent()["workspaces"][0]["usage_limits"] == [{"credit_limit": 50, "type": "cost"}]
 
 
 CASES: dict[str, Callable[[Surface, SpecMock], None]] = {
@@ -212,21 +192,6 @@ def test_the_sdk_speaks_the_document(operation: str, spec_client: Surface, mock:
 # -- the document's oddities ---------------------------------------------------------------------
 
 
-def _raw(mock: SpecMock, method: str, path: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        mock.base_url + path,
-        data=json.dumps(body).encode(),
-        method=method,
-        headers={"x-portkey-api-key": "pk", "content-type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, json.loads(exc.read())
-
-
 @pytest.mark.parametrize(
     "configurations",
     [
@@ -241,8 +206,7 @@ def test_no_configurations_fits_the_documents_one_of(
     # host) require nothing and allow anything: every object matches several, so a strict
     # oneOf refuses them all. The SDK sends configurations as given (the live API takes
     # them); the operation cases above leave them out for this reason only.
-    code, answer = _raw(
-        mock,
+    code, answer = mock.send(
         "POST",
         "/integrations",
         {"name": "n", "ai_provider_id": "openai", **{"configurations": configurations}},
@@ -252,12 +216,6 @@ def test_no_configurations_fits_the_documents_one_of(
 
 
 def test_the_mock_refuses_paging_parameters_on_the_models_list(mock: SpecMock) -> None:
-    request = urllib.request.Request(
-        mock.base_url + "/integrations/i/models?current_page=0&page_size=10",
-        headers={"x-portkey-api-key": "pk"},
-    )
-    with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(request, timeout=10)
-    with info.value:
-        assert info.value.code == 400
-        assert "not documented" in json.loads(info.value.read())["data"]["message"]
+    code, answer = mock.send("GET", "/integrations/i/models?current_page=0&page_size=10")
+    assert code == 400
+    assert "not documented" in answer["data"]["message"]
