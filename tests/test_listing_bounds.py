@@ -221,6 +221,9 @@ import os, signal, sys, threading, time
 from portkey_vk import Portkey, _portal
 from tests.pager import API_KEY, Pager, honest
 
+# As in a terminal, whatever the test runner did to SIGINT (pytest-xdist's workers ignore it,
+# and a child inherits that).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 raised = {raised}
 if raised is not None:
     def handler(signum, frame):
