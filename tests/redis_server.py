@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 import pytest
+import redis
 
 SERVER_ENV = "PORTKEY_VK_REDIS_SERVER"
 
@@ -213,3 +214,13 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server_cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def flushed(redis_server: RedisServer) -> RedisServer:
+    """The module's Redis, running (a test that stopped it may have failed) and emptied."""
+    if redis_server.proc is None:
+        redis_server.start()
+    with redis.Redis.from_url(redis_server.url) as sync:
+        sync.flushall()
+    return redis_server

@@ -27,9 +27,9 @@ from portkey_vk.cache import (
     RedisBackend,
     StoredAnswer,
 )
-from tests.redis_server import RedisServer, redis_server, running
+from tests.redis_server import RedisServer, flushed, redis_server, running
 
-__all__ = ["redis_server"]  # the fixture, for the tests below
+__all__ = ["flushed", "redis_server"]  # the fixtures, for the tests below
 
 API_KEY = "pk-live-SECRET-ONE-0123456789"
 OTHER_KEY = "pk-live-SECRET-TWO-9876543210"
@@ -49,15 +49,6 @@ async def backend_at(url: str, **kwargs: float | str) -> AsyncIterator[RedisBack
         yield backend
     finally:
         await backend.aclose()
-
-
-@pytest.fixture
-def flushed(redis_server: RedisServer) -> RedisServer:
-    if redis_server.proc is None:  # a previous test stopped it and failed before restarting
-        redis_server.start()
-    with redis.Redis.from_url(redis_server.url) as sync:
-        sync.flushall()
-    return redis_server
 
 
 def all_keys(server: RedisServer) -> list[bytes]:

@@ -20,18 +20,9 @@ from aiohttp import web
 from portkey_vk import AsyncPortkey, Cache, NotFoundError, Portkey, _portal
 from portkey_vk.cache import BackendScope, RedisBackend
 from portkey_vk.testing import FakePortkey
-from tests.redis_server import RedisServer, redis_server
+from tests.redis_server import RedisServer, flushed, redis_server
 
-__all__ = ["redis_server"]  # the fixture, for the tests below
-
-
-@pytest.fixture
-def flushed(redis_server: RedisServer) -> RedisServer:
-    if redis_server.proc is None:  # a previous test stopped it and failed before restarting
-        redis_server.start()
-    with redis.Redis.from_url(redis_server.url) as sync:
-        sync.flushall()
-    return redis_server
+__all__ = ["flushed", "redis_server"]  # the fixtures, for the tests below
 
 
 @pytest.fixture
